@@ -1,0 +1,154 @@
+"""Create CLIP models by name, with weights from an open_clip tag, ``hf-hub:`` or a local file."""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+
+import open_clip
+import torch
+from torch import nn
+
+from ...errors import WeightsUnavailableError
+from .checkpoint import check_state_dict, read_clip_state_dict
+from .dense_resnet import CLIPDenseResNet
+from .dense_vit import CLIPDenseViT
+from .model_zoo import MODEL_ZOO
+
+_SCHEMAS = ('hf-hub:', 'local-dir:')
+_WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
+
+
+@dataclass
+class CLIPBundle:
+    """A CLIP model with what is needed to use it.
+
+    Attributes:
+        model: the open_clip ``CLIP`` (image tower in ``model.visual``).
+        tokenizer: callable ``list[str] -> LongTensor (N, context_length)``.
+        model_id: a stable name of architecture + weights source (used in cache keys).
+        random_weights: True when no pretrained weights were loaded.
+    """
+
+    model: nn.Module
+    tokenizer: object
+    model_id: str
+    random_weights: bool
+
+
+def available_models() -> list[str]:
+    """densevl's named models followed by every open_clip architecture name."""
+    return list(MODEL_ZOO) + list(open_clip.list_models())
+
+
+def _unknown_model(name: str) -> ValueError:
+    close = difflib.get_close_matches(name, available_models(), n=5, cutoff=0.5)
+    hint = f' Did you mean {", ".join(close)}?' if close else ''
+    return ValueError(f'unknown CLIP model {name!r}.{hint} Use a densevl model '
+                      f'({", ".join(MODEL_ZOO)}), an open_clip name (open_clip.list_models()) or '
+                      "'hf-hub:org/repo'.")
+
+
+def _looks_like_path(pretrained: str) -> bool:
+    return (os.sep in pretrained or pretrained.endswith(_WEIGHT_SUFFIXES)
+            or os.path.exists(pretrained))
+
+
+def _load_file(model: nn.Module, path: str) -> None:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'weights file {path!r} does not exist; pass the path of a CLIP '
+                                'checkpoint (OpenAI .pt or open_clip .pth/.bin/.safetensors)')
+    state_dict = read_clip_state_dict(path)
+    check_state_dict(model, state_dict)
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _create_zoo(name: str, pretrained: str | None) -> tuple[nn.Module, bool]:
+    entry = MODEL_ZOO[name]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(entry.seed)
+        model = open_clip.CLIP(**entry.config)
+    if pretrained:
+        _load_file(model, pretrained)
+        return model, False
+    if entry.weights_path is not None:
+        if not entry.weights_path.is_file():
+            raise WeightsUnavailableError(f'the weights of {name!r} ({entry.weights_path}) are '
+                                          'missing from this installation; reinstall densevl')
+        _load_file(model, str(entry.weights_path))
+        return model, False
+    return model, True
+
+
+def _create_open_clip(name: str, pretrained: str | None) -> tuple[nn.Module, bool]:
+    if name.startswith(_SCHEMAS):
+        try:
+            return open_clip.create_model(name), False
+        except Exception as err:  # noqa: BLE001 - any hub failure gets the same advice
+            raise WeightsUnavailableError(
+                f'could not load {name!r}: {type(err).__name__}: {err}. Without network access, '
+                "download the repository elsewhere and use 'local-dir:/path/to/it', or pass the "
+                'architecture name with pretrained=/path/to/weights') from err
+    if name not in open_clip.list_models():
+        raise _unknown_model(name)
+    if pretrained is None:
+        return open_clip.create_model(name, pretrained=None, pretrained_text=False), True
+    if _looks_like_path(pretrained):
+        model = open_clip.create_model(name, pretrained=None, pretrained_text=False)
+        _load_file(model, pretrained)
+        return model, False
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if pretrained not in tags:
+        raise ValueError(f'{name!r} has no pretrained tag {pretrained!r}; its tags are '
+                         f'{", ".join(tags) or "(none)"}; or pass the path of a local weights file')
+    try:
+        return open_clip.create_model(name, pretrained=pretrained), False
+    except Exception as err:  # noqa: BLE001 - network, hub and cache failures alike
+        cfg = open_clip.get_pretrained_cfg(name, pretrained)
+        source = cfg.get('hf_hub') or cfg.get('url') or 'its source'
+        raise WeightsUnavailableError(
+            f'could not download the {pretrained!r} weights of {name!r} '
+            f'({type(err).__name__}: {err}). This machine may have no network. Download them '
+            f'elsewhere (from {source}) and pass the local file: pretrained=/path/to/file '
+            '(demo: --weights /path/to/file).') from err
+
+
+def create_clip(model_name: str, pretrained: str | None = None, *,
+                device: str | torch.device = 'cpu') -> CLIPBundle:
+    """Build a CLIP model and its tokenizer, in eval mode, fp32.
+
+    Args:
+        model_name: a densevl model (``'clip-tiny-random'``), an open_clip architecture
+            (``'ViT-B-16'``, ``'RN50'``) or ``'hf-hub:org/repo'``.
+        pretrained: an open_clip pretrained tag (``'openai'``), the path of a local checkpoint
+            (OpenAI TorchScript, open_clip state dict; see ``tools/convert_clip_checkpoint.py``),
+            or None for the model's default (random weights for open_clip names).
+        device: where to put the model.
+
+    Raises:
+        ValueError: unknown model name or pretrained tag, or weights that do not fit the
+            architecture (the message lists the keys).
+        WeightsUnavailableError: weights that must be downloaded cannot be.
+    """
+    if model_name in MODEL_ZOO:
+        model, random_weights = _create_zoo(model_name, pretrained)
+        tokenizer_name = MODEL_ZOO[model_name].tokenizer
+    else:
+        model, random_weights = _create_open_clip(model_name, pretrained)
+        tokenizer_name = model_name
+    tokenizer = open_clip.get_tokenizer(tokenizer_name)
+    source = 'random' if random_weights else os.path.basename(str(pretrained or 'packaged'))
+    model = model.float().eval().to(device)
+    return CLIPBundle(model=model, tokenizer=tokenizer, model_id=f'{model_name}@{source}',
+                      random_weights=random_weights)
+
+
+def build_dense_encoder(visual: nn.Module, mode: str = 'maskclip',
+                        **kwargs) -> CLIPDenseViT | CLIPDenseResNet:
+    """Wrap an open_clip image tower in the dense interface that fits it."""
+    if hasattr(visual, 'attnpool'):
+        return CLIPDenseResNet(visual, mode=mode)
+    if hasattr(visual, 'transformer') and hasattr(visual, 'conv1'):
+        return CLIPDenseViT(visual, mode=mode, **kwargs)
+    raise ValueError(f'{type(visual).__name__} is not a CLIP ViT or ModifiedResNet image tower; '
+                     'dense embeddings are defined for those two (timm towers are not supported)')

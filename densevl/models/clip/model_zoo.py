@@ -1,0 +1,51 @@
+"""densevl's own named CLIP models: tiny open_clip architectures, built without downloads.
+
+Every other name is an open_clip model name (``open_clip.list_models()``), or ``hf-hub:org/repo``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ZOO_DIR = Path(__file__).resolve().parents[2] / 'model_zoo'
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A named model: an open_clip ``CLIP`` config and, when it has been trained, its weights.
+
+    Args:
+        config: keyword arguments of ``open_clip.CLIP`` (``embed_dim``, ``vision_cfg``,
+            ``text_cfg``, ``quick_gelu``).
+        weights: file name under ``densevl/model_zoo/``; None for a random-weight model.
+        tokenizer: the open_clip model name whose tokenizer it uses.
+        description: one line for listings.
+        seed: seed of the random initialisation of a model without weights.
+    """
+
+    config: dict
+    weights: str | None = None
+    tokenizer: str = 'ViT-B-32'
+    description: str = ''
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def weights_path(self) -> Path | None:
+        return ZOO_DIR / self.weights if self.weights else None
+
+
+_TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=1)
+
+MODEL_ZOO: dict[str, ZooEntry] = {
+    'clip-tiny-random': ZooEntry(
+        config=dict(embed_dim=64, quick_gelu=True, text_cfg=_TINY_TEXT,
+                    vision_cfg=dict(image_size=224, patch_size=16, width=64, layers=2,
+                                    head_width=64)),
+        description='tiny random-weight ViT-B/16-shaped CLIP: right shapes, meaningless output'),
+    'clip-tiny-random-rn': ZooEntry(
+        config=dict(embed_dim=64, quick_gelu=True, text_cfg=_TINY_TEXT,
+                    vision_cfg=dict(image_size=224, layers=(1, 1, 1, 1), width=8,
+                                    head_width=64)),
+        description='tiny random-weight ModifiedResNet CLIP: right shapes, meaningless output'),
+}

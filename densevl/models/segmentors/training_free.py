@@ -1,0 +1,106 @@
+"""mmseg adapter of :class:`ZeroShotSegmenter`: training-free segmentation in mmseg's test loop."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.utils import OptConfigType, SampleList
+from torch import Tensor
+
+from ...registry import SEG_MODELS
+from ..text import read_class_names_file
+from .zero_shot_segmenter import ZeroShotSegmenter
+
+
+def resolve_class_names(class_names: str | Sequence[str] | None) -> list[str] | None:
+    """A list of class entries from a list, a names file (one class per line), or None."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, str):
+        return read_class_names_file(class_names)
+    return list(class_names)
+
+
+@SEG_MODELS.register_module()
+class TrainingFreeSegmentor(BaseSegmentor):
+    """Open-vocabulary segmentation with a frozen CLIP (MaskCLIP, SCLIP, ClearCLIP, NACLIP).
+
+    Args:
+        clip: ``dict(model_name=..., pretrained=...)`` for :func:`densevl.models.clip.create_clip`.
+        mode: dense last-block mode.
+        class_names: default vocabulary: a list (synonyms joined by ``;``) or a names file;
+            ``tools/test.py`` fills in the dataset's classes when None. ``predict(texts=...)``
+            overrides it per call.
+        Other args: see :class:`ZeroShotSegmenter`.
+    """
+
+    def __init__(self, *, clip: dict, mode: str = 'maskclip', naclip_std: float = 5.0,
+                 class_names: str | Sequence[str] | None = None,
+                 templates: str | Sequence[str] = 'imagenet80', logit_scale: float = 40.0,
+                 prob_threshold: float = 0.0, background_index: int = 0,
+                 slide: dict | None = None, text_cache_dir=None,
+                 data_preprocessor: OptConfigType = None, init_cfg=None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.core = ZeroShotSegmenter(
+            model_name=clip['model_name'], pretrained=clip.get('pretrained'), mode=mode,
+            naclip_std=naclip_std, templates=templates, logit_scale=logit_scale, slide=slide,
+            prob_threshold=prob_threshold, background_index=background_index,
+            text_cache_dir=text_cache_dir)
+        self.class_names = resolve_class_names(class_names)
+
+    def _names(self, texts: Sequence[str] | None) -> list[str]:
+        names = list(texts) if texts is not None else self.class_names
+        if not names:
+            raise ValueError('no vocabulary: pass texts=[...] or set model.class_names in the '
+                             'config (a list or a names file)')
+        return names
+
+    def predict(self, inputs: Tensor, data_samples: SampleList | None = None,
+                texts: Sequence[str] | None = None) -> SampleList:
+        """Label maps at each image's original size, as ``pred_sem_seg`` and ``seg_logits``.
+
+        Shapes:
+            inputs: ``(B, 3, H, W)`` normalised by the data preprocessor.
+        """
+        names = self._names(texts)
+        if data_samples is None:
+            from mmseg.structures import SegDataSample
+            data_samples = [SegDataSample(metainfo=dict(ori_shape=inputs.shape[-2:],
+                                                        img_shape=inputs.shape[-2:]))
+                            for _ in range(inputs.shape[0])]
+        for image, sample in zip(inputs, data_samples):
+            meta = sample.metainfo
+            left, right, top, bottom = meta.get('padding_size', (0, 0, 0, 0))
+            h, w = image.shape[-2:]
+            image = image[:, top:h - bottom, left:w - right]
+            out_size = tuple(meta.get('ori_shape', image.shape[-2:]))[:2]
+            result = self.core.segment(image[None], names, out_size=out_size)[0]
+            sample.set_data(dict(seg_logits=PixelData(data=result.class_probs),
+                                 pred_sem_seg=PixelData(data=result.labels[None])))
+        return data_samples
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        raise NotImplementedError('TrainingFreeSegmentor has nothing to train; use tools/test.py')
+
+    def extract_feat(self, inputs: Tensor) -> list[Tensor]:
+        return [self.core.encoder.forward_dense(inputs).dense]
+
+    def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
+        vocab = self.core.vocabulary(self._names(None))
+        return self.core.score_maps(inputs, vocab)
+
+    def _forward(self, inputs: Tensor, data_samples: SampleList | None = None) -> Tensor:
+        return self.encode_decode(inputs, data_samples)
+
+    def train(self, mode: bool = True):
+        # The CLIP stays in eval mode: nothing here is trained and nothing should drift.
+        super().train(mode)
+        self.core.eval()
+        return self
+
+    @torch.no_grad()
+    def segment(self, images: Tensor, texts: Sequence[str], **kwargs):
+        """The inferencer's entry point; see :meth:`ZeroShotSegmenter.segment`."""
+        return self.core.segment(images, texts, **kwargs)

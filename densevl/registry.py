@@ -1,0 +1,13 @@
+"""Where densevl's OpenMMLab adapters register.
+
+Segmentation modules join mmsegmentation's registries and detection modules mmdetection's, so a
+densevl config keeps the ``default_scope`` its users know (``'mmseg'`` / ``'mmdet'``) and every
+mmseg/mmdet component resolves without a scope prefix. Configs load densevl with
+``custom_imports=dict(imports=['densevl.models', 'densevl.datasets'])``.
+"""
+from mmseg.registry import DATASETS as SEG_DATASETS
+from mmseg.registry import METRICS as SEG_METRICS
+from mmseg.registry import MODELS as SEG_MODELS
+from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
+
+__all__ = ['SEG_DATASETS', 'SEG_METRICS', 'SEG_MODELS', 'SEG_TRANSFORMS']

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Sets up .venv with the stack densevl is measured on (CPU machine, Python 3.11).
+#
+# mmcv 2.1.0 has no wheel for torch 2.14, so it is built from its sdist with its ops:
+# its setup.py asks for -std=c++17 but torch >= 2.4 headers need C++20, and its build
+# needs setuptools < 81. The built wheel is kept in $DENSEVL_CACHE (outside the repo),
+# so a second set-up takes seconds while a fresh machine still builds it (~30 min, 2 cores).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=${DENSEVL_VENV:-$here/.venv}
+cache=${DENSEVL_CACHE:-$HOME/.cache/densevl}
+python=${PYTHON:-python3}
+mkdir -p "$cache/wheels"
+
+log() { printf '[install] %s\n' "$*"; }
+
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip)
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+stamp="$venv/.densevl-stack"
+want_stamp="stack-v1 $(sha1sum "$here/tools/install.sh" | cut -c1-12)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
+  log "stack already installed in $venv"
+else
+  # mmcv 2.1.0's setup.py imports pkg_resources, gone from setuptools >= 81: every install
+  # line repeats the pin so no dependency upgrades it away.
+  pin=("setuptools<81" wheel)
+  "${pip[@]}" install -q "${pin[@]}"
+  log "torch 2.14.1 + torchvision 0.29.1"
+  "${pip[@]}" install -q "${pin[@]}" torch==2.14.1 torchvision==0.29.1
+  log "mmengine, open_clip and friends"
+  "${pip[@]}" install -q "${pin[@]}" mmengine==0.10.7 open_clip_torch==3.3.0 "pycocotools>=2.0.7" \
+    "opencv-python>=4.8" ftfy regex "Pillow>=10" "scikit-image>=0.22" \
+    "matplotlib>=3.7" "scipy>=1.10" "pytest>=8" "ruff>=0.6" ninja
+
+  mmcv_whl=$(ls "$cache"/wheels/mmcv-2.1.0-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$mmcv_whl" ]; then
+    log "building mmcv 2.1.0 with its CPU ops from the sdist (about 30 minutes on 2 cores)"
+    work=$(mktemp -d)
+    "${pip[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$work" mmcv==2.1.0
+    tar -xzf "$work"/mmcv-2.1.0.tar.gz -C "$work"
+    sed -i 's/-std=c++17/-std=c++20/g' "$work"/mmcv-2.1.0/setup.py
+    (cd "$work"/mmcv-2.1.0 && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+      "$venv/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$work/dist" .)
+    # Move into the cache only once complete, so an interrupted build is never reused.
+    cp "$work"/dist/mmcv-2.1.0-*.whl "$cache/wheels/.partial.whl"
+    mmcv_whl="$cache/wheels/$(basename "$work"/dist/mmcv-2.1.0-*.whl)"
+    mv "$cache/wheels/.partial.whl" "$mmcv_whl"
+    rm -rf "$work"
+  fi
+  log "mmcv from $mmcv_whl"
+  "${pip[@]}" install -q --no-deps "$mmcv_whl"
+  "${pip[@]}" install -q "${pin[@]}" addict yapf termcolor packaging rich
+  log "mmsegmentation 1.2.2 + mmdet 3.3.0"
+  "${pip[@]}" install -q "${pin[@]}" mmsegmentation==1.2.2 mmdet==3.3.0
+  echo "$want_stamp" > "$stamp"
+fi
+
+log "densevl (editable)"
+"${pip[@]}" install -q --no-deps --no-build-isolation -e "$here"
+"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"
