@@ -122,9 +122,15 @@ class OpenVocabSegInferencer:
 
     def preprocess(self, image: np.ndarray) -> Tensor:
         """RGB uint8 ``(H, W, 3)`` → normalised ``(1, 3, h, w)`` at the inference size."""
+        height, width = image.shape[:2]
+        core = getattr(self.segmenter, 'core', self.segmenter)
+        patch = getattr(getattr(core, 'encoder', None), 'patch_size', 1)
+        if min(height, width) < patch:
+            raise ValueError(f'image of {height}x{width} pixels is smaller than one {patch}x'
+                             f'{patch} patch of the model; use an image of at least {patch} '
+                             'pixels per side')
         tensor = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float()
         tensor = ((tensor - self.mean) / self.std)[None]
-        height, width = image.shape[:2]
         if self.short_side:
             scale = self.short_side / min(height, width)
             size = (max(1, round(height * scale)), max(1, round(width * scale)))

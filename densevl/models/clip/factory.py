@@ -54,12 +54,16 @@ def _looks_like_path(pretrained: str) -> bool:
             or os.path.exists(pretrained))
 
 
-def _load_file(model: nn.Module, path: str) -> None:
+def _load_file(model: nn.Module, path: str, model_name: str) -> None:
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file {path!r} does not exist; pass the path of a CLIP '
                                 'checkpoint (OpenAI .pt or open_clip .pth/.bin/.safetensors)')
     state_dict = read_clip_state_dict(path)
-    check_state_dict(model, state_dict)
+    try:
+        check_state_dict(model, state_dict)
+    except ValueError as err:
+        raise ValueError(f'{path} does not fit the architecture {model_name!r}. {err}\nPass the '
+                         'model name these weights were trained with.') from err
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -69,13 +73,13 @@ def _create_zoo(name: str, pretrained: str | None) -> tuple[nn.Module, bool]:
         torch.manual_seed(entry.seed)
         model = open_clip.CLIP(**entry.config)
     if pretrained:
-        _load_file(model, pretrained)
+        _load_file(model, pretrained, name)
         return model, False
     if entry.weights_path is not None:
         if not entry.weights_path.is_file():
             raise WeightsUnavailableError(f'the weights of {name!r} ({entry.weights_path}) are '
                                           'missing from this installation; reinstall densevl')
-        _load_file(model, str(entry.weights_path))
+        _load_file(model, str(entry.weights_path), name)
         return model, False
     return model, True
 
@@ -95,7 +99,7 @@ def _create_open_clip(name: str, pretrained: str | None) -> tuple[nn.Module, boo
         return open_clip.create_model(name, pretrained=None, pretrained_text=False), True
     if _looks_like_path(pretrained):
         model = open_clip.create_model(name, pretrained=None, pretrained_text=False)
-        _load_file(model, pretrained)
+        _load_file(model, pretrained, name)
         return model, False
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained not in tags:

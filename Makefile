@@ -1,0 +1,22 @@
+# The README's two commands: `make demo` (set up + the main job) and `make test` (set up + tests).
+PY := .venv/bin/python
+DEMO_IMAGE ?= demo/images/astronaut.jpg
+DEMO_TEXTS ?= person;astronaut,flag,rocket,sky,wall
+DEMO_OUT ?= outputs/demo_seg.png
+
+.PHONY: install demo test lint bench
+
+install:
+	bash tools/install.sh
+
+demo: install
+	$(PY) demo/image_demo.py $(DEMO_IMAGE) --texts "$(DEMO_TEXTS)" --out-file $(DEMO_OUT)
+
+lint: install
+	$(PY) -m ruff check .
+
+test: install lint
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) tools/benchmark_inference.py

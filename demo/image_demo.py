@@ -1,0 +1,127 @@
+"""Open-vocabulary segmentation of one image: name the classes, get an overlay with a legend.
+
+Example::
+
+    python demo/image_demo.py demo/images/chelsea.jpg --texts "cat,wall,floor"
+    python demo/image_demo.py demo/images/astronaut.jpg \\
+        --texts "person;astronaut,spacesuit,flag,rocket" \\
+        --model ViT-B-16 --weights /path/to/ViT-B-16.pt
+
+Classes are separated by ``,``; synonyms of one class by ``;`` (the class scores the best of them).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from densevl.errors import WeightsUnavailableError
+
+DEFAULT_MODEL = 'clip-tiny-random'
+DEFAULT_TEMPLATES = 'imagenet80'
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Segment an image into the classes named by --texts.')
+    parser.add_argument('image', help='image file')
+    parser.add_argument('--texts', required=True,
+                        help='classes separated by ",", synonyms of a class by ";" '
+                             '(e.g. "cat;kitten,dog,grass")')
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help=f'model zoo name or config file (default: {DEFAULT_MODEL})')
+    parser.add_argument('--weights', default=None,
+                        help='checkpoint path, or a pretrained tag such as "openai"')
+    parser.add_argument('--device', default='cpu', help='torch device (default: cpu)')
+    parser.add_argument('--out-file', default=None,
+                        help='where to write the overlay (default: outputs/<image stem>_seg.png)')
+    parser.add_argument('--bg-threshold', type=float, default=0.0,
+                        help='pixels whose best class score is below this are background')
+    parser.add_argument('--mode', default='naclip',
+                        choices=['naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
+                        help='dense CLIP variant for a CLIP model name (default: naclip)')
+    parser.add_argument('--templates', default=DEFAULT_TEMPLATES,
+                        help=f'prompt template set (default: {DEFAULT_TEMPLATES})')
+    return parser.parse_args(argv)
+
+
+def split_texts(texts: str) -> list[str]:
+    """``'cat; kitten, dog,,grass'`` -> ``['cat;kitten', 'dog', 'grass']``."""
+    classes = []
+    for item in texts.split(','):
+        synonyms = [s.strip() for s in item.split(';') if s.strip()]
+        if synonyms:
+            classes.append(';'.join(synonyms))
+    return classes
+
+
+def pixel_shares(labels: np.ndarray, classes: list[str]) -> list[tuple[str, float]]:
+    """Share of the image each class covers, background (negative labels) last."""
+    total = max(labels.size, 1)
+    rows = [(name, float((labels == i).sum()) / total) for i, name in enumerate(classes)]
+    rows.append(('(background)', float((labels < 0).sum()) / total))
+    return rows
+
+
+def format_share_table(rows: list[tuple[str, float]]) -> str:
+    width = max(len('class'), *(len(name) for name, _ in rows))
+    lines = [f'{"class":<{width}}  pixels', f'{"-" * width}  ------']
+    lines += [f'{name:<{width}}  {100 * share:5.1f}%' for name, share in rows]
+    return '\n'.join(lines)
+
+
+def random_weights_warning(model: str) -> str:
+    bar = '!' * 78
+    return (f'{bar}\n'
+            f'!! WARNING: "{model}" has RANDOM weights: this segmentation is MEANINGLESS.\n'
+            '!! Give real or trained weights, e.g.\n'
+            '!!   --model ViT-B-16 --weights /path/to/ViT-B-16.pt\n'
+            '!!   --model ViT-B-16 --weights openai      (downloads; needs network access)\n'
+            f'{bar}')
+
+
+def _label_map(prediction) -> np.ndarray:
+    """``(H, W)`` int labels from a SegDataSample's ``pred_sem_seg`` (PixelData or tensor)."""
+    sem_seg = prediction.pred_sem_seg
+    data = getattr(sem_seg, 'data', sem_seg)
+    if hasattr(data, 'cpu'):
+        data = data.cpu().numpy()
+    return np.asarray(data).reshape(np.shape(data)[-2:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    classes = split_texts(args.texts)
+    if not classes:
+        print('error: --texts names no class', file=sys.stderr)
+        return 2
+    image_path = Path(args.image)
+    if not image_path.is_file():
+        print(f'error: no image at {image_path}', file=sys.stderr)
+        return 2
+    out_file = Path(args.out_file or Path('outputs') / f'{image_path.stem}_seg.png')
+
+    from densevl.apis import OpenVocabSegInferencer
+
+    try:
+        inferencer = OpenVocabSegInferencer(args.model, weights=args.weights, device=args.device,
+                                            mode=args.mode, templates=args.templates)
+        result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold)
+    except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result['visualization'][0]).save(out_file)
+    print(f'wrote {out_file}')
+    print(format_share_table(pixel_shares(_label_map(result['predictions'][0]), classes)))
+    if getattr(inferencer, 'is_random_weights', False):
+        print(random_weights_warning(args.model))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,81 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from densevl.models.segmentors import (ZeroShotSegmenter, assign_labels, slide_score_map,
+                                       window_score_map)
+
+
+def patch_mean(images, patch=16):
+    """A stand-in dense scorer: per-patch channel means as a 3-query score map."""
+    return F.avg_pool2d(images, patch)
+
+
+def test_window_pads_to_whole_patches_and_crops_back():
+    images = torch.randn(1, 3, 40, 50)
+    scores = window_score_map(patch_mean, images, patch_size=16)
+    assert scores.shape == (1, 3, 40, 50)
+    padded = F.pad(images, (7, 7, 4, 4))    # 50 -> 64 (7 | 7), 40 -> 48 (4 | 4)
+    expected = F.interpolate(patch_mean(padded), size=(48, 64), mode='bilinear')[..., 4:44, 7:57]
+    assert torch.allclose(scores, expected)
+
+
+def test_slide_averages_windows_covering_every_pixel():
+    images = torch.randn(2, 3, 70, 100)
+    got = slide_score_map(patch_mean, images, crop=48, stride=32, patch_size=16)
+    total = torch.zeros(2, 3, 70, 100)
+    count = torch.zeros(1, 1, 70, 100)
+    for y1 in (0, 22):               # rows: 0..48, then shifted in to 22..70
+        for x1 in (0, 32, 52):       # cols: 0, 32, then 52..100
+            window = images[..., y1:y1 + 48, x1:x1 + 48]
+            total[..., y1:y1 + 48, x1:x1 + 48] += window_score_map(patch_mean, window, 16)
+            count[..., y1:y1 + 48, x1:x1 + 48] += 1
+    assert torch.allclose(got, total / count)
+
+
+def test_small_image_is_one_window():
+    images = torch.randn(1, 3, 20, 30)
+    got = slide_score_map(patch_mean, images, crop=48, stride=32, patch_size=16)
+    assert torch.allclose(got, window_score_map(patch_mean, images, 16))
+
+
+def test_assign_labels_pools_synonyms_after_the_softmax():
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]]).T.reshape(1, 3, 1, 2)
+    labels, probs = assign_labels(scores, torch.tensor([0, 1, 1]), logit_scale=10.0)
+    full = torch.softmax(scores * 10.0, dim=1)
+    assert torch.allclose(probs[:, 0], full[:, 0])
+    assert torch.allclose(probs[:, 1], full[:, 1:].amax(dim=1))
+    assert labels.tolist() == [[[0, 1]]]
+
+
+def test_assign_labels_threshold_and_upsampling():
+    scores = torch.zeros(1, 4, 2, 2)
+    scores[0, 2, 0, 0] = 1.0
+    labels, probs = assign_labels(scores, torch.arange(4), logit_scale=10.0, out_size=(4, 4),
+                                  prob_threshold=0.5, background_index=-1)
+    assert labels.shape == (1, 4, 4) and probs.shape == (1, 4, 4, 4)
+    assert labels[0, 0, 0] == 2            # a confident pixel keeps its class
+    assert labels[0, 3, 3] == -1           # a uniform pixel (p = 0.25) is rejected
+
+
+@pytest.fixture(scope='module')
+def segmenter():
+    return ZeroShotSegmenter(model_name='clip-tiny-random', mode='sclip',
+                             templates=['a photo of a {}.'], slide=dict(crop=64, stride=32))
+
+
+def test_vocabulary_at_call_time(segmenter):
+    images = torch.randn(1, 3, 80, 96)
+    three = segmenter.segment(images, ['cat', 'dog; puppy', 'grass'])[0]
+    assert three.labels.shape == (80, 96) and three.class_probs.shape == (3, 80, 96)
+    assert int(three.labels.max()) < 3
+    five = segmenter.segment(images, ['a', 'b', 'c', 'd', 'e'], out_size=(40, 48))[0]
+    assert five.class_probs.shape == (5, 40, 48)
+    assert torch.allclose(five.class_probs.sum(0), torch.ones(40, 48), atol=1e-5)
+
+
+def test_bad_vocabulary_is_refused(segmenter):
+    with pytest.raises(ValueError, match='empty'):
+        segmenter.segment(torch.randn(1, 3, 64, 64), [])
+    with pytest.raises(ValueError, match='duplicate'):
+        segmenter.segment(torch.randn(1, 3, 64, 64), ['cat', 'Cat'])
