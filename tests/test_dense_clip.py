@@ -115,3 +115,14 @@ def test_score_map_is_scaled_cosine():
     assert torch.allclose(got, expected, atol=1e-5)
     with pytest.raises(ValueError, match='same CLIP model'):
         score_map(dense, torch.randn(4, 9))
+
+
+@pytest.mark.parametrize('mode', MODES)
+@torch.no_grad()
+def test_skipping_the_global_embedding_keeps_the_dense_output(tiny_vit, mode):
+    encoder = CLIPDenseViT(tiny_vit.visual)
+    images = torch.randn(1, 3, 64, 80)
+    full = encoder.forward_dense(images, mode)
+    lean = encoder.forward_dense(images, mode, return_global=False)
+    assert lean.global_embedding is None
+    assert torch.equal(full.dense, lean.dense)

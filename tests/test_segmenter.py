@@ -79,3 +79,18 @@ def test_bad_vocabulary_is_refused(segmenter):
         segmenter.segment(torch.randn(1, 3, 64, 64), [])
     with pytest.raises(ValueError, match='duplicate'):
         segmenter.segment(torch.randn(1, 3, 64, 64), ['cat', 'Cat'])
+
+
+@pytest.mark.parametrize('threshold', [0.0, 0.3])
+def test_labels_without_probabilities_are_the_same(threshold):
+    torch.manual_seed(0)
+    scores = torch.randn(2, 7, 5, 6) * 0.1
+    query_to_class = torch.tensor([0, 0, 1, 2, 2, 2, 3])
+    kwargs = dict(logit_scale=40.0, out_size=(11, 13), prob_threshold=threshold,
+                  background_index=-1)
+    with_probs, probs = assign_labels(scores, query_to_class, **kwargs)
+    lean, none = assign_labels(scores, query_to_class, return_probs=False, **kwargs)
+    assert none is None and probs.shape == (2, 4, 11, 13)
+    assert torch.equal(with_probs, lean)
+    if threshold:
+        assert (lean == -1).any() and (lean >= 0).any()

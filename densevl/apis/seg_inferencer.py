@@ -60,6 +60,8 @@ class OpenVocabSegInferencer:
         templates: prompt templates for a CLIP name.
         short_side: images are resized so their short side has this length before inference
             (the papers' protocol); None keeps the size. Default: the model's own protocol.
+        slide: ``dict(crop=..., stride=...)`` sliding windows, or None for one whole-image
+            forward, for a CLIP name. Default: the model's own protocol.
 
     Example:
         >>> seg = OpenVocabSegInferencer('ViT-B-16', weights='openai')
@@ -69,23 +71,25 @@ class OpenVocabSegInferencer:
 
     def __init__(self, model: str, weights: str | None = None, device: str | None = None, *,
                  mode: str = 'naclip', templates: str | Sequence[str] = 'imagenet80',
-                 short_side: int | None | str = 'auto') -> None:
+                 short_side: int | None | str = 'auto', slide: dict | None | str = 'auto') -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         if str(model).endswith('.py'):
             self.segmenter, pipeline_short, mean, std = self._from_config(model, weights)
         else:
             self.segmenter, pipeline_short, mean, std = self._from_clip(model, weights, mode,
-                                                                         templates)
+                                                                         templates, slide)
         self.short_side = pipeline_short if short_side == 'auto' else short_side
         self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self.segmenter.to(self.device).eval()
 
-    def _from_clip(self, name, weights, mode, templates):
+    def _from_clip(self, name, weights, mode, templates, slide):
         from ..models.segmentors import ZeroShotSegmenter
 
         entry = MODEL_ZOO.get(name)
         protocol = {**DEFAULT_INFERENCE, **(entry.extra.get('inference', {}) if entry else {})}
+        if slide != 'auto':
+            protocol['slide'] = slide
         segmenter = ZeroShotSegmenter(model_name=name, pretrained=weights, mode=mode,
                                       templates=templates, logit_scale=protocol['logit_scale'],
                                       slide=protocol['slide'])
@@ -160,7 +164,7 @@ class OpenVocabSegInferencer:
             image = load_image(item)
             result = self.segmenter.segment(self.preprocess(image), texts,
                                             out_size=image.shape[:2], prob_threshold=bg_threshold,
-                                            background_index=-1)[0]
+                                            background_index=-1, return_probs=return_scores)[0]
             labels = result.labels.cpu()
             predictions.append(SegPrediction(
                 pred_sem_seg=labels, texts=texts,

@@ -12,10 +12,11 @@ class DenseOutput:
 
     Shapes:
         dense: ``(B, C, h, w)`` patch embeddings in the joint image-text space (not normalised).
-        global_embedding: ``(B, C)`` the whole-image embedding CLIP was trained with.
+        global_embedding: ``(B, C)`` the whole-image embedding CLIP was trained with (None when
+            not asked for).
         features: multi-level feature maps ``(B, C_i, h_i, w_i)`` for necks (empty unless asked).
     """
 
     dense: Tensor
-    global_embedding: Tensor
+    global_embedding: Tensor | None
     features: list[Tensor] = field(default_factory=list)

@@ -87,11 +87,13 @@ class CLIPDenseResNet(nn.Module):
         return x.permute(0, 3, 1, 2)
 
     def forward_dense(self, images: Tensor, mode: str | None = None, *,
-                      return_features: bool = False) -> DenseOutput:
+                      return_features: bool = False, return_global: bool = True) -> DenseOutput:
         """Dense and global embeddings. Shapes: ``(B, 3, H, W) -> dense (B, C, H/32, W/32)``."""
         mode = self._check(mode or self.mode)
         stages = self.stages(images)
-        global_embedding, dense = self.attention_pool(stages[-1])
+        global_embedding = None
+        if mode == 'plain' or return_global:
+            global_embedding, dense = self.attention_pool(stages[-1])
         if mode == 'maskclip':
             dense = self.value_path(stages[-1])
         return DenseOutput(dense=dense, global_embedding=global_embedding,

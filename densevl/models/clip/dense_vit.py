@@ -97,13 +97,13 @@ class CLIPDenseViT(nn.Module):
         return visual.ln_pre(x), grid_hw
 
     def forward_dense(self, images: Tensor, mode: str | None = None, *,
-                      return_features: bool = False) -> DenseOutput:
+                      return_features: bool = False, return_global: bool = True) -> DenseOutput:
         """Dense and global embeddings of a batch of normalised images.
 
         Shapes:
             images: ``(B, 3, H, W)``, any size of at least one patch; ``dense`` is
             ``(B, C, H // p, W // p)``, ``global_embedding`` ``(B, C)``, each feature
-            ``(B, width, H // p, W // p)``.
+            ``(B, width, H // p, W // p)``. ``return_global=False`` skips the global embedding.
         """
         mode = check_mode(mode or self.mode)
         x, (gh, gw) = self.embed_patches(images)
@@ -120,10 +120,14 @@ class CLIPDenseViT(nn.Module):
             if return_features and i in self.feature_indices:
                 features.append(to_map(x))
 
-        plain = blocks[-1](x)
+        # The ordinary last block gives the global embedding and the last feature level; in a
+        # dense mode it is skipped when neither is asked for.
+        need_plain = mode == 'plain' or return_global or (
+            return_features and last in self.feature_indices)
+        plain = blocks[-1](x) if need_plain else None
         if return_features and last in self.feature_indices:
             features.append(to_map(plain))
-        global_embedding = self._global_pool(plain)
+        global_embedding = self._global_pool(plain) if return_global else None
 
         if mode == 'plain':
             out = plain

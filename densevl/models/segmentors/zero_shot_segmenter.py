@@ -19,11 +19,11 @@ class Segmentation:
 
     Shapes:
         labels: ``(H, W)`` int64 indices into the vocabulary's classes (``background_index`` where
-        the threshold rejected every class); class_probs: ``(K, H, W)``.
+        the threshold rejected every class); class_probs: ``(K, H, W)``, or None when not asked.
     """
 
     labels: Tensor
-    class_probs: Tensor
+    class_probs: Tensor | None
 
 
 class ZeroShotSegmenter(nn.Module):
@@ -71,7 +71,7 @@ class ZeroShotSegmenter(nn.Module):
         return self._vocab
 
     def _window_scores(self, images: Tensor, text: Tensor) -> Tensor:
-        return score_map(self.encoder.forward_dense(images).dense, text)
+        return score_map(self.encoder.forward_dense(images, return_global=False).dense, text)
 
     @torch.no_grad()
     def score_maps(self, images: Tensor, vocabulary: Vocabulary) -> Tensor:
@@ -91,7 +91,8 @@ class ZeroShotSegmenter(nn.Module):
     @torch.no_grad()
     def segment(self, images: Tensor, class_names: Sequence[str], *,
                 out_size: tuple[int, int] | None = None, prob_threshold: float | None = None,
-                background_index: int | None = None) -> list[Segmentation]:
+                background_index: int | None = None,
+                return_probs: bool = True) -> list[Segmentation]:
         """Segment a batch of normalised images with a vocabulary given now.
 
         Shapes:
@@ -104,5 +105,8 @@ class ZeroShotSegmenter(nn.Module):
             out_size=out_size or tuple(images.shape[-2:]),
             prob_threshold=self.prob_threshold if prob_threshold is None else prob_threshold,
             background_index=(self.background_index if background_index is None
-                              else background_index))
+                              else background_index),
+            return_probs=return_probs)
+        if probs is None:
+            return [Segmentation(labels=lab, class_probs=None) for lab in labels]
         return [Segmentation(labels=lab, class_probs=p) for lab, p in zip(labels, probs)]

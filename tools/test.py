@@ -1,0 +1,151 @@
+"""Evaluate a densevl model with an mmengine Runner.
+
+Training-free models need no checkpoint: their CLIP weights come from ``model.clip.pretrained``.
+
+Examples:
+    python tools/test.py configs/training_free/sclip_vit-b16_training-free_voc21-336.py \
+        --cfg-options model.clip.pretrained=/path/to/ViT-B-16.pt
+    python tools/test.py CONFIG CHECKPOINT --out preds/ --show-dir vis/
+    python tools/test.py CONFIG --texts "background;sky;wall,aeroplane,bicycle,..."
+    bash tools/dist_test.sh CONFIG CHECKPOINT 8
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+from pathlib import Path
+
+try:
+    import densevl  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# Imported first: lets mmengine checkpoints load under torch>=2.6 weights-only torch.load.
+import densevl.engine  # noqa: E402,F401
+
+# isort: split
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.evaluator import DumpResults  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+# mmseg metrics that write their predictions as PNGs under ``output_dir``.
+_PNG_METRICS = ('IoUMetric', 'CityscapesMetric')
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate a densevl model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='checkpoint to load (optional: training-free models need none)')
+    parser.add_argument('--work-dir', help='where logs and metrics go '
+                        '(default: work_dir of the config, else work_dirs/<config name>)')
+    parser.add_argument('--out', metavar='PATH',
+                        help='a .pkl file: dump the raw predictions there; a directory: save '
+                        'the predicted label maps there as PNGs (IoUMetric)')
+    parser.add_argument('--show-dir', metavar='DIR', help='save painted predictions to DIR '
+                        '(every default_hooks.visualization.interval-th image)')
+    parser.add_argument('--texts', help='vocabulary for this run, overriding model.class_names: '
+                        'comma-separated classes, synonyms joined by ";" '
+                        '("person;man,dog"), or a names file, one class per line')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override config entries, e.g. model.slide=None')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def parse_texts(texts: str) -> str | list[str]:
+    """A names-file path as is, else the comma-separated entries (``;`` synonyms kept)."""
+    if osp.isfile(texts):
+        return texts
+    names = [name.strip() for name in texts.split(',') if name.strip()]
+    if not names:
+        raise SystemExit('--texts: no class names given')
+    return names
+
+
+def _dump_to_png_dir(cfg: Config, out_dir: str) -> None:
+    evaluators = cfg.test_evaluator
+    evaluators = evaluators if isinstance(evaluators, list) else [evaluators]
+    targets = [e for e in evaluators if isinstance(e, dict) and e.get('type') in _PNG_METRICS]
+    if not targets:
+        raise SystemExit(f'--out {out_dir}: saving PNGs needs one of {_PNG_METRICS} in '
+                         'test_evaluator; pass a .pkl path to dump raw predictions instead')
+    for evaluator in targets:
+        evaluator['output_dir'] = out_dir
+
+
+def _trigger_visualization(cfg: Config, show_dir: str) -> None:
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise SystemExit('--show-dir needs default_hooks.visualization '
+                         '(e.g. dict(type="SegVisualizationHook")) in the config')
+    hook['draw'] = True
+    cfg.visualizer['save_dir'] = show_dir
+
+
+def setup_cfg(args: argparse.Namespace) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.checkpoint is not None:
+        cfg.load_from = args.checkpoint
+    if args.texts is not None:
+        cfg.model.class_names = parse_texts(args.texts)
+    if args.show_dir:
+        _trigger_visualization(cfg, args.show_dir)
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        _dump_to_png_dir(cfg, args.out)
+    if cfg.launcher != 'none' and cfg.get('model_wrapper_cfg') is None:
+        # DDP refuses a module without trainable parameters, such as a frozen training-free
+        # CLIP; this wrapper only puts DDP around the sub-modules that have some.
+        cfg.model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel')
+    return cfg
+
+
+def set_vocabulary(runner: Runner, texts: str | list[str] | None) -> None:
+    """Give a model without a vocabulary (``class_names=None``) the dataset's classes, and warn
+    when ``--texts`` does not have as many classes as the dataset it is scored against."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if texts is None and getattr(model, 'class_names', ()) is not None:
+        return
+    classes = runner.test_loop.dataloader.dataset.metainfo.get('classes')
+    if classes is None:
+        return
+    if texts is None:
+        model.class_names = list(classes)
+    elif isinstance(texts, list) and len(texts) != len(classes):
+        print_log(f'--texts gives {len(texts)} classes but the dataset has {len(classes)}: '
+                  "metrics and painted labels use the dataset's class indices, so they are "
+                  'only meaningful when the texts follow its label order.',
+                  logger='current', level=logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = setup_cfg(args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    set_vocabulary(runner, cfg.model.class_names if args.texts is not None else None)
+    if args.out and args.out.endswith(('.pkl', '.pickle')):
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
