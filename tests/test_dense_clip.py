@@ -3,8 +3,13 @@ import torch
 import torch.nn.functional as F
 from conftest import make_tiny_vit
 
-from densevl.models.clip import (CLIPDenseResNet, CLIPDenseViT, build_dense_encoder,
-                                 resize_vit_pos_embed, score_map)
+from densevl.models.clip import (
+    CLIPDenseResNet,
+    CLIPDenseViT,
+    build_dense_encoder,
+    resize_vit_pos_embed,
+    score_map,
+)
 from densevl.models.clip.last_block import neighbourhood_prior
 
 MODES = ('plain', 'maskclip', 'sclip', 'clearclip', 'naclip')

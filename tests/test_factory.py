@@ -40,8 +40,9 @@ def test_weights_of_another_architecture_name_the_keys(tmp_path):
     other = make_tiny_vit(width=64, layers=1)
     path = tmp_path / 'other.pth'
     torch.save(other.state_dict(), path)
-    with pytest.raises(ValueError, match=r"(?s)does not fit the architecture 'clip-tiny-random-rn'.*"
-                       r'unexpected keys.*visual.class_embedding.*model name'):
+    pattern = (r"(?s)does not fit the architecture 'clip-tiny-random-rn'.*"
+               r'unexpected keys.*visual.class_embedding.*model name')
+    with pytest.raises(ValueError, match=pattern):
         create_clip('clip-tiny-random-rn', pretrained=str(path))
 
 

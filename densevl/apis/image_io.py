@@ -18,11 +18,13 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     if np.issubdtype(array.dtype, np.floating):
         finite = array[np.isfinite(array)]
         if finite.size and (finite.min() < 0 or finite.max() > 1.0 + 1e-6):
-            raise ValueError('a float image must hold values in [0, 1]; scale it or pass uint8')
+            raise ValueError('a float image must hold values in [0, 1]; scale it or pass '
+                             'uint8')
         return (np.nan_to_num(array).clip(0, 1) * 255).round().astype(np.uint8)
     if np.issubdtype(array.dtype, np.integer):
         return array.clip(0, 255).astype(np.uint8)
-    raise ValueError(f'unsupported image dtype {array.dtype}; pass uint8, uint16 or float in [0, 1]')
+    raise ValueError(f'unsupported image dtype {array.dtype}; pass uint8, uint16 or float '
+                     'in [0, 1]')
 
 
 def to_rgb_array(image: np.ndarray) -> np.ndarray:

@@ -96,16 +96,19 @@ class OpenVocabSegInferencer:
         return segmenter, protocol['short_side'], OPENAI_MEAN, OPENAI_STD
 
     def _from_config(self, path, weights):
+        from mmengine.config import Config
+        from mmengine.registry import init_default_scope
+        from mmengine.runner import load_checkpoint
+
         import densevl.datasets  # noqa: F401 - registers the dataset classes
         import densevl.models  # noqa: F401 - registers the adapters
-        from mmengine.config import Config
-        from mmengine.runner import load_checkpoint
 
         from ..registry import SEG_MODELS
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f'config {path!r} does not exist')
         cfg = Config.fromfile(path)
+        init_default_scope(cfg.get('default_scope', 'mmseg'))
         model = SEG_MODELS.build(cfg.model)
         if not hasattr(model, 'segment'):
             raise ValueError(f'{type(model).__name__} (from {path}) has no segment() method, so '

@@ -38,8 +38,8 @@ class CLIPDenseResNet(nn.Module):
     def _check(mode: str) -> str:
         check_mode(mode)
         if mode in VIT_ONLY_MODES:
-            raise ValueError(f'mode {mode!r} is defined for ViT image towers only; a ModifiedResNet '
-                             f'supports {", ".join(RESNET_MODES)}')
+            raise ValueError(f'mode {mode!r} is defined for ViT image towers only; a '
+                             f'ModifiedResNet supports {", ".join(RESNET_MODES)}')
         return mode
 
     def stages(self, images: Tensor) -> list[Tensor]:
@@ -80,7 +80,11 @@ class CLIPDenseResNet(nn.Module):
         return global_embedding, dense
 
     def value_path(self, res5: Tensor) -> Tensor:
-        """MaskCLIP: ``c_proj(v_proj(x))`` at every position. Shapes: ``(B, D, h, w) -> (B, C, h, w)``."""
+        """MaskCLIP: ``c_proj(v_proj(x))`` at every position.
+
+        Shapes:
+            ``(B, D, h, w) -> (B, C, h, w)``.
+        """
         pool = self.visual.attnpool
         x = res5.permute(0, 2, 3, 1)
         x = pool.c_proj(pool.v_proj(x))

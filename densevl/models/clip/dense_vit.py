@@ -50,7 +50,11 @@ class CLIPDenseViT(nn.Module):
         self._priors: dict[tuple[int, int], Tensor] = {}
 
     def tokens_to_embeddings(self, tokens: Tensor) -> Tensor:
-        """``ln_post`` then the projection into the joint space. Shapes: ``(B, L, D) -> (B, L, C)``."""
+        """``ln_post`` then the projection into the joint space.
+
+        Shapes:
+            ``(B, L, D) -> (B, L, C)``.
+        """
         tokens = self.visual.ln_post(tokens)
         return tokens @ self.visual.proj if self.visual.proj is not None else tokens
 

@@ -1,0 +1,27 @@
+# Cityscapes val (500 images), 19 classes.
+# Adds the benchmark's vocabulary to the training-free model.
+_base_ = ['../models/training_free_vit-b16.py', '../default_runtime.py']
+
+# Resolved next to this file, so the tools run from any directory.
+model = dict(class_names='{{fileDirname}}/../names/cityscapes.txt')
+
+dataset_type = 'CityscapesDataset'
+data_root = 'data/cityscapes'
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, 560), keep_ratio=True),
+    # after Resize: metrics are computed on the original-size label map
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
+        pipeline=test_pipeline))
+val_dataloader = test_dataloader

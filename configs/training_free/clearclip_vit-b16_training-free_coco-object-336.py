@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/coco_object.py']
+
+model = dict(mode='clearclip')

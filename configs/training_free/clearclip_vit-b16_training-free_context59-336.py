@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/context59.py']
+
+model = dict(mode='clearclip')

@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/voc20.py']
+
+model = dict(mode='clearclip')

@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/voc21.py']
+
+model = dict(mode='clearclip')

@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/ade20k.py']
+
+model = dict(mode='maskclip')

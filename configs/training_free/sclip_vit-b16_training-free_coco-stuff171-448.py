@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/coco_stuff171.py']
+
+model = dict(mode='sclip')

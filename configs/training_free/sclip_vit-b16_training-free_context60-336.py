@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/context60.py']
+
+model = dict(mode='sclip')

@@ -1,0 +1,102 @@
+"""Every config loads, targets the training-free segmentor and matches its dataset."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip('mmseg')
+
+from mmengine import Config  # noqa: E402
+from mmseg.registry import DATASETS  # noqa: E402
+
+import densevl.datasets  # noqa: E402,F401  (registers COCOObjectDataset, PascalVOC20Dataset)
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO / 'configs'
+# Leaf configs, plus the dataset bases, which are complete configs themselves.
+CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts) + sorted(
+    (CONFIG_DIR / '_base_' / 'datasets').glob('*.py'))
+NAMES_FILES = sorted((CONFIG_DIR / '_base_' / 'names').glob('*.txt'))
+TRAINING_FREE = sorted((CONFIG_DIR / 'training_free').glob('*.py'))
+NAME_PATTERN = re.compile(
+    r'(?P<method>maskclip|sclip|clearclip|naclip)_vit-b16_training-free_'
+    r'(?P<dataset>[a-z0-9-]+)-(?P<short>\d+)\.py')
+
+
+def _ids(paths):
+    return [str(p.relative_to(CONFIG_DIR)) for p in paths]
+
+
+def _load(path: Path) -> Config:
+    # Custom imports are left out: building models is the smoke test's job, not this one's.
+    return Config.fromfile(str(path), import_custom_modules=False)
+
+
+def _bases(path: Path) -> list[Path]:
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == '_base_' for t in node.targets):
+            value = ast.literal_eval(node.value)
+            return [(path.parent / b).resolve() for b in ([value] if isinstance(value, str)
+                                                          else value)]
+    return []
+
+
+def _depth(path: Path) -> int:
+    return 1 + max((_depth(b) for b in _bases(path)), default=0)
+
+
+def _class_names(path: Path) -> list[list[str]]:
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [[name.strip() for name in line.split(';')] for line in lines if line]
+
+
+@pytest.mark.parametrize('path', NAMES_FILES, ids=[p.name for p in NAMES_FILES])
+def test_names_are_unique(path):
+    # A name under two classes ties them, and argmax then always picks the first.
+    names = [n.lower() for names_of_class in _class_names(path) for n in names_of_class]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicates, f'{path.name}: {duplicates}'
+
+
+def test_there_are_32_training_free_configs():
+    assert len(TRAINING_FREE) == 32
+    for path in TRAINING_FREE:
+        assert NAME_PATTERN.fullmatch(path.name), path.name
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=_ids(CONFIGS))
+def test_config_matches_its_dataset(path):
+    cfg = _load(path)
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.custom_imports['imports'] == ['densevl.models', 'densevl.datasets']
+    assert cfg.model.type == 'TrainingFreeSegmentor'
+    assert _depth(path) <= 3
+
+    names_file = REPO / cfg.model.class_names
+    assert names_file.is_file(), cfg.model.class_names
+    dataset_cls = DATASETS.get(cfg.test_dataloader.dataset.type)
+    assert dataset_cls is not None, cfg.test_dataloader.dataset.type
+    classes = dataset_cls.METAINFO['classes']
+    names = _class_names(names_file)
+    assert len(names) == len(classes)
+    assert all(all(names_of_class) for names_of_class in names), 'empty class name'
+
+    # with-background sets threshold their max probability, the others must not
+    has_background = classes[0] == 'background'
+    assert (cfg.model.prob_threshold > 0) == has_background
+    assert cfg.val_dataloader == cfg.test_dataloader
+
+
+@pytest.mark.parametrize('path', TRAINING_FREE, ids=_ids(TRAINING_FREE))
+def test_training_free_name_says_what_runs(path):
+    match = NAME_PATTERN.fullmatch(path.name)
+    cfg = _load(path)
+    assert cfg.model.mode == match['method']
+    resize = next(t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize')
+    assert resize['scale'] == (2048, int(match['short']))
+    assert match['dataset'].replace('-', '_') in cfg.model.class_names
+    if match['method'] == 'naclip':
+        assert cfg.model.naclip_std == 5.0
