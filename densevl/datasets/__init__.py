@@ -6,3 +6,4 @@ from importlib.util import find_spec
 if find_spec('mmseg') is not None:
     from .coco_object import COCOObjectDataset  # noqa: F401
     from .pascal_voc20 import PascalVOC20Dataset  # noqa: F401
+    from .synthetic_seg import SyntheticSceneDataset  # noqa: F401

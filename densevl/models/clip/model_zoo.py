@@ -37,6 +37,18 @@ class ZooEntry:
 
 _TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=1)
 
+# The proving ground's tiny CLIPs, trained on the synthetic scene world by
+# tools/train_tiny_clip.py (64-px scenes; text context 32 with the standard tokenizer).
+_SYNTHETIC_TEXT = dict(context_length=32, vocab_size=49408, width=128, heads=2, layers=3)
+SYNTHETIC_CONFIGS = {
+    'vit': dict(config=dict(embed_dim=128, text_cfg=_SYNTHETIC_TEXT,
+                            vision_cfg=dict(image_size=64, patch_size=8, width=128, layers=4,
+                                            head_width=64))),
+    'resnet': dict(config=dict(embed_dim=128, text_cfg=_SYNTHETIC_TEXT,
+                               vision_cfg=dict(image_size=128, layers=(1, 1, 1, 1), width=16,
+                                               head_width=64))),
+}
+
 MODEL_ZOO: dict[str, ZooEntry] = {
     'clip-tiny-random': ZooEntry(
         config=dict(embed_dim=64, quick_gelu=True, text_cfg=_TINY_TEXT,
