@@ -18,19 +18,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from densevl.datasets.synthetic import CLASSES, sample_scene
 from densevl.errors import WeightsUnavailableError
 
 DEFAULT_MODEL = 'clip-tiny-random'
-DEFAULT_TEMPLATES = 'imagenet80'
+DEFAULT_TEMPLATES = 'auto'
+SCENE_SIZE = 256
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Segment an image into the classes named by --texts.')
-    parser.add_argument('image', help='image file')
-    parser.add_argument('--texts', required=True,
+    parser.add_argument('image', nargs='?', help='image file (or use --scene)')
+    parser.add_argument('--scene', type=int, default=None, metavar='SEED',
+                        help='segment a generated synthetic scene (test-split rules) instead of '
+                             'an image file; it is saved beside the overlay')
+    parser.add_argument('--texts', default=None,
                         help='classes separated by ",", synonyms of a class by ";" '
-                             '(e.g. "cat;kitten,dog,grass")')
+                             '(e.g. "cat;kitten,dog,grass"); with --scene the default is the '
+                             "synthetic world's 14 classes")
     parser.add_argument('--model', default=DEFAULT_MODEL,
                         help=f'model zoo name or config file (default: {DEFAULT_MODEL})')
     parser.add_argument('--weights', default=None,
@@ -44,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         choices=['naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
                         help='dense CLIP variant for a CLIP model name (default: naclip)')
     parser.add_argument('--templates', default=DEFAULT_TEMPLATES,
-                        help=f'prompt template set (default: {DEFAULT_TEMPLATES})')
+                        help='prompt templates: imagenet80, vild14, single (default: the '
+                             "model's own)")
     return parser.parse_args(argv)
 
 
@@ -83,6 +90,16 @@ def random_weights_warning(model: str) -> str:
             f'{bar}')
 
 
+def write_scene(seed: int, out_file: Path) -> Path:
+    """Render synthetic scene ``seed`` (test-split rules) and save it beside ``out_file``."""
+    scene = sample_scene(np.random.default_rng(seed), size=SCENE_SIZE, split='test')
+    path = out_file.with_name(f'{out_file.stem}_input.png')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(scene.image).save(path)
+    print(f'scene {seed}: {scene.caption}')
+    return path
+
+
 def _label_map(prediction) -> np.ndarray:
     """``(H, W)`` int labels from a SegDataSample's ``pred_sem_seg`` (PixelData or tensor)."""
     sem_seg = prediction.pred_sem_seg
@@ -94,11 +111,21 @@ def _label_map(prediction) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    classes = split_texts(args.texts)
+    if (args.image is None) == (args.scene is None):
+        print('error: give an image file or --scene SEED (one of them)', file=sys.stderr)
+        return 2
+    if args.scene is not None:
+        image_path = write_scene(args.scene, Path(args.out_file or 'outputs/scene_seg.png'))
+        texts = args.texts or ','.join(CLASSES)
+    else:
+        image_path, texts = Path(args.image), args.texts
+    if not texts:
+        print('error: --texts is required with an image file', file=sys.stderr)
+        return 2
+    classes = split_texts(texts)
     if not classes:
         print('error: --texts names no class', file=sys.stderr)
         return 2
-    image_path = Path(args.image)
     if not image_path.is_file():
         print(f'error: no image at {image_path}', file=sys.stderr)
         return 2

@@ -4,13 +4,10 @@ import re
 from pathlib import Path
 
 import pytest
+from mmengine import Config
+from mmseg.registry import DATASETS
 
-pytest.importorskip('mmseg')
-
-from mmengine import Config  # noqa: E402
-from mmseg.registry import DATASETS  # noqa: E402
-
-import densevl.datasets  # noqa: E402,F401  (registers COCOObjectDataset, PascalVOC20Dataset)
+import densevl.datasets  # noqa: F401  (registers densevl's dataset classes)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / 'configs'
@@ -20,7 +17,8 @@ CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
 NAMES_FILES = sorted((CONFIG_DIR / '_base_' / 'names').glob('*.txt'))
 TRAINING_FREE = sorted((CONFIG_DIR / 'training_free').glob('*.py'))
 NAME_PATTERN = re.compile(
-    r'(?P<method>maskclip|sclip|clearclip|naclip)_vit-b16_training-free_'
+    r'(?P<method>maskclip|sclip|clearclip|naclip)_(?P<backbone>vit-b16|clip-synthetic-tiny)'
+    r'_training-free_'
     r'(?P<dataset>[a-z0-9-]+)-(?P<short>\d+)\.py')
 
 
@@ -61,10 +59,12 @@ def test_names_are_unique(path):
     assert not duplicates, f'{path.name}: {duplicates}'
 
 
-def test_there_are_32_training_free_configs():
-    assert len(TRAINING_FREE) == 32
-    for path in TRAINING_FREE:
-        assert NAME_PATTERN.fullmatch(path.name), path.name
+def test_every_method_has_a_config_per_benchmark():
+    matches = [NAME_PATTERN.fullmatch(path.name) for path in TRAINING_FREE]
+    assert all(matches), [p.name for p, m in zip(TRAINING_FREE, matches) if not m]
+    backbones = [m['backbone'] for m in matches]
+    assert backbones.count('vit-b16') == 32            # 4 methods x 8 benchmarks
+    assert backbones.count('clip-synthetic-tiny') == 4  # 4 methods on the proving ground
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=_ids(CONFIGS))
@@ -95,8 +95,11 @@ def test_training_free_name_says_what_runs(path):
     match = NAME_PATTERN.fullmatch(path.name)
     cfg = _load(path)
     assert cfg.model.mode == match['method']
-    resize = next(t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize')
-    assert resize['scale'] == (2048, int(match['short']))
+    resizes = [t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'Resize']
+    if match['backbone'] == 'vit-b16':
+        assert resizes[0]['scale'] == (2048, int(match['short']))
+    else:  # the proving ground's scenes are used at their native size
+        assert not resizes and match['short'] == '64'
     assert match['dataset'].replace('-', '_') in cfg.model.class_names
     if match['method'] == 'naclip':
         assert cfg.model.naclip_std == 5.0

@@ -15,7 +15,7 @@ import densevl.models  # noqa: F401
 from densevl.registry import SEG_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / 'configs').glob('training_free/*.py'))
+CONFIGS = sorted((ROOT / 'configs').glob('training_free/*_vit-b16_*.py'))
 TINY = dict(model_name='clip-tiny-random', pretrained=None)
 
 

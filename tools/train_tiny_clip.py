@@ -68,7 +68,8 @@ class SceneStream(IterableDataset):
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or 'embedding' in name or 'logit_scale' in name else decay).append(p)
+        exempt = p.ndim < 2 or 'embedding' in name or 'logit_scale' in name
+        (no_decay if exempt else decay).append(p)
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
 

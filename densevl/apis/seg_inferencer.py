@@ -57,7 +57,8 @@ class OpenVocabSegInferencer:
         device: ``'cpu'``, ``'cuda'``...; default cuda when available.
         mode: dense last-block mode for a CLIP name (``naclip``, ``sclip``, ``clearclip``,
             ``maskclip``, ``plain``).
-        templates: prompt templates for a CLIP name.
+        templates: prompt templates for a CLIP name; default the model's own protocol (the 80
+            ImageNet templates for real CLIP weights).
         short_side: images are resized so their short side has this length before inference
             (the papers' protocol); None keeps the size. Default: the model's own protocol.
         slide: ``dict(crop=..., stride=...)`` sliding windows, or None for one whole-image
@@ -70,7 +71,7 @@ class OpenVocabSegInferencer:
     """
 
     def __init__(self, model: str, weights: str | None = None, device: str | None = None, *,
-                 mode: str = 'naclip', templates: str | Sequence[str] = 'imagenet80',
+                 mode: str = 'naclip', templates: str | Sequence[str] = 'auto',
                  short_side: int | None | str = 'auto', slide: dict | None | str = 'auto') -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         if str(model).endswith('.py'):
@@ -90,6 +91,9 @@ class OpenVocabSegInferencer:
         protocol = {**DEFAULT_INFERENCE, **(entry.extra.get('inference', {}) if entry else {})}
         if slide != 'auto':
             protocol['slide'] = slide
+        if templates == 'auto':
+            templates = list(protocol.get('templates', ['imagenet80']))
+            templates = templates[0] if templates == ['imagenet80'] else templates
         segmenter = ZeroShotSegmenter(model_name=name, pretrained=weights, mode=mode,
                                       templates=templates, logit_scale=protocol['logit_scale'],
                                       slide=protocol['slide'])

@@ -136,11 +136,12 @@ def create_clip(model_name: str, pretrained: str | None = None, *,
     """
     if model_name in MODEL_ZOO:
         model, random_weights = _create_zoo(model_name, pretrained)
-        tokenizer_name = MODEL_ZOO[model_name].tokenizer
+        entry = MODEL_ZOO[model_name]
+        tokenizer = open_clip.get_tokenizer(
+            entry.tokenizer, context_length=entry.config['text_cfg']['context_length'])
     else:
         model, random_weights = _create_open_clip(model_name, pretrained)
-        tokenizer_name = model_name
-    tokenizer = open_clip.get_tokenizer(tokenizer_name)
+        tokenizer = open_clip.get_tokenizer(model_name)
     source = 'random' if random_weights else os.path.basename(str(pretrained or 'packaged'))
     model = model.float().eval().to(device)
     return CLIPBundle(model=model, tokenizer=tokenizer, model_id=f'{model_name}@{source}',

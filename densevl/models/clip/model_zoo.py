@@ -49,6 +49,10 @@ SYNTHETIC_CONFIGS = {
                                                head_width=64))),
 }
 
+# How the proving-ground models are used: native 64-px scenes, one whole-image forward, and
+# bare class words as prompts (the text tower learned them from "yellow, brick" captions).
+SYNTHETIC_INFERENCE = dict(short_side=64, slide=None, logit_scale=40.0, templates=('{}',))
+
 MODEL_ZOO: dict[str, ZooEntry] = {
     'clip-tiny-random': ZooEntry(
         config=dict(embed_dim=64, quick_gelu=True, text_cfg=_TINY_TEXT,
@@ -60,4 +64,8 @@ MODEL_ZOO: dict[str, ZooEntry] = {
                     vision_cfg=dict(image_size=224, layers=(1, 1, 1, 1), width=8,
                                     head_width=64)),
         description='tiny random-weight ModifiedResNet CLIP: right shapes, meaningless output'),
+    'clip-synthetic-tiny': ZooEntry(
+        config=SYNTHETIC_CONFIGS['vit']['config'], weights='clip_synthetic_tiny.pt',
+        description='ViT (patch 8, width 128, 4 layers) trained on the synthetic scene world',
+        extra=dict(inference=SYNTHETIC_INFERENCE)),
 }

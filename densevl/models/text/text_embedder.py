@@ -145,6 +145,16 @@ class TextEmbedder:
         return Vocabulary(class_names=[c.strip() for c in class_names], queries=queries,
                           query_to_class=query_to_class.to(device), embeddings=embeddings)
 
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str]) -> Tensor:
+        """Embed free text as it is (no templates, no cache), e.g. captions for retrieval.
+
+        Shapes:
+            returns ``(N, C)`` float32, L2-normalised, on the CPU.
+        """
+        tokens = self.tokenizer(list(texts)).to(_model_device(self.clip_model))
+        return F.normalize(encode_text_tokens(self.clip_model, tokens).float(), dim=-1).cpu()
+
     def _encode_queries(self, queries: list[str]) -> dict[str, Tensor]:
         """Prompt-ensembled embeddings of ``queries``; float32 on the CPU, one tensor each."""
         model_device = _model_device(self.clip_model)

@@ -1,0 +1,3 @@
+_base_ = ['../_base_/datasets/synthetic.py']
+
+model = dict(mode='clearclip')

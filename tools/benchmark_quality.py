@@ -1,0 +1,224 @@
+"""Quality of every available method on the synthetic proving ground, with baselines.
+
+Evaluates on the held-out ``test`` split and the ``novel`` split (pink and purple, never in any
+segmentation training split) through mmseg's ``IoUMetric``, and prints one row per method with
+its mIoU over all 14 classes, over the 8 object (thing) classes and over the 6 stuff classes,
+beside three baselines: uniform chance, the majority class of the train split, and *global fill*
+(each image filled with the model's whole-image zero-shot class — what a model that localises
+nothing scores). Also: caption->image retrieval top-1 within groups of 64 test images, and
+whole-image presence AUC per attribute (stuff, colour, pattern, shape).
+
+Usage:
+    python tools/benchmark_quality.py [--model clip-synthetic-tiny] [--weights PATH]
+        [--data data/synthetic] [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.registry import init_default_scope
+
+import densevl.datasets  # noqa: F401 - registers SyntheticSceneDataset
+from densevl.apis.seg_inferencer import OPENAI_MEAN, OPENAI_STD
+from densevl.datasets.synthetic import (
+    CLASSES,
+    DEFAULT_SPEC,
+    PATTERN_WORDS,
+    SHAPES,
+    STUFF_CLASSES,
+    THING_CLASSES,
+    write_dataset,
+)
+from densevl.evaluation import evaluate_segmentation, mean_iou, presence_auc, uniform_chance_iou
+from densevl.models.clip.model_zoo import MODEL_ZOO, SYNTHETIC_INFERENCE
+from densevl.models.segmentors.training_free import TrainingFreeSegmentor
+from densevl.registry import SEG_DATASETS
+
+MODES = ('plain', 'maskclip', 'sclip', 'clearclip', 'naclip')
+COUNTS = dict(train=2000, val=200, test=500, novel=300)
+STUFF = list(range(len(STUFF_CLASSES)))
+THINGS = list(range(len(STUFF_CLASSES), len(CLASSES)))
+NOVEL = [CLASSES.index(c) for c in DEFAULT_SPEC.novel_classes]
+SEEN_THINGS = [c for c in THINGS if c not in NOVEL]
+PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs')]
+
+
+def dataset(root: Path, split: str, limit: int | None):
+    ds = SEG_DATASETS.build(dict(
+        type='SyntheticSceneDataset', data_root=str(root), pipeline=PIPELINE,
+        data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
+        indices=limit))
+    return ds
+
+
+def label_counts(ds) -> np.ndarray:
+    counts = np.zeros(len(CLASSES), np.int64)
+    for i in range(len(ds)):
+        gt = ds[i]['data_samples'].gt_sem_seg.data.numpy().ravel()
+        counts += np.bincount(gt[gt != 255], minlength=len(CLASSES))[:len(CLASSES)]
+    return counts
+
+
+def build(model: str, weights: str | None, mode: str) -> TrainingFreeSegmentor:
+    protocol = SYNTHETIC_INFERENCE
+    return TrainingFreeSegmentor(
+        clip=dict(model_name=model, pretrained=weights), mode=mode, class_names=list(CLASSES),
+        templates=list(protocol['templates']), logit_scale=protocol['logit_scale'], slide=None,
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=list(OPENAI_MEAN),
+                               std=list(OPENAI_STD), bgr_to_rgb=True)).eval()
+
+
+@torch.no_grad()
+def global_fill_predictor(segmentor: TrainingFreeSegmentor):
+    """Each image filled with its whole-image zero-shot class."""
+    from mmengine.structures import PixelData
+    core = segmentor.core
+    text = F.normalize(core.vocabulary(list(CLASSES)).embeddings, dim=-1)
+
+    def predict(batch):
+        data = segmentor.data_preprocessor(batch, False)
+        images, samples = data['inputs'], data['data_samples']
+        emb = F.normalize(core.encoder.forward_dense(images).global_embedding, dim=-1)
+        best = (emb @ text.T).argmax(1)
+        for cls, sample in zip(best.tolist(), samples):
+            h, w = sample.metainfo['ori_shape'][:2]
+            sample.pred_sem_seg = PixelData(data=torch.full((1, h, w), cls))
+        return samples
+    return predict
+
+
+def majority_iou(train_counts: np.ndarray, eval_counts: np.ndarray) -> np.ndarray:
+    """Per-class IoU of filling every pixel with the train split's most frequent class."""
+    majority = int(train_counts.argmax())
+    iou = np.where(eval_counts > 0, 0.0, np.nan)
+    iou[majority] = eval_counts[majority] / eval_counts.sum()
+    return iou
+
+
+@torch.no_grad()
+def retrieval_and_auc(segmentor: TrainingFreeSegmentor, root: Path, limit: int | None) -> dict:
+    """Caption->image top-1 within groups of 64, and presence AUC per attribute (test split)."""
+    coco = json.loads((root / 'coco/instances_test.json').read_text())
+    captions = json.loads((root / 'coco/captions_test.json').read_text())
+    images = sorted(coco['images'], key=lambda im: im['id'])[:limit]
+    caption_of = {}
+    for ann in captions['annotations']:
+        caption_of.setdefault(ann['image_id'], ann['caption'])
+    present: dict[int, set[str]] = {im['id']: set(im.get('stuff', [])) for im in images}
+    categories = {c['id']: c['name'] for c in coco['categories']}
+    for ann in coco['annotations']:
+        if ann['image_id'] in present:
+            attrs = ann.get('attributes', {})
+            present[ann['image_id']].update({categories[ann['category_id']],
+                                             PATTERN_WORDS.get(attrs.get('pattern'), ''),
+                                             attrs.get('shape', '')})
+    core = segmentor.core
+    from PIL import Image
+    pixels = np.stack([np.asarray(Image.open(root / 'images/test' / im['file_name']).convert('RGB'))
+                       for im in images])
+    tensor = torch.from_numpy(pixels).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(OPENAI_STD).view(1, 3, 1, 1)
+    emb = F.normalize(core.encoder.forward_dense((tensor - mean) / std).global_embedding, dim=-1)
+    hits, total = 0, 0
+    for start in range(0, len(images) - 63, 64):
+        group = images[start:start + 64]
+        texts = core.text.encode_texts([caption_of[im['id']] for im in group])
+        sims = texts @ emb[start:start + 64].T
+        hits += int((sims.argmax(1) == torch.arange(len(group))).sum())
+        total += len(group)
+
+    def auc(words: list[str]) -> float:
+        vocab = core.vocabulary(words)
+        scores = (emb @ F.normalize(vocab.embeddings, dim=-1).T).numpy()
+        values = [presence_auc(scores[:, j], np.array([w in present[im['id']] for im in images]))
+                  for j, w in enumerate(words)]
+        return float(np.nanmean(values))
+
+    return dict(retrieval_top1=100.0 * hits / max(total, 1),
+                stuff_auc=auc(list(STUFF_CLASSES)),
+                object_auc=auc([c for c in THING_CLASSES if c not in DEFAULT_SPEC.novel_classes]),
+                pattern_auc=auc([PATTERN_WORDS[p] for p in PATTERN_WORDS]),
+                shape_auc=auc(list(SHAPES)))
+
+
+def fmt(x: float) -> str:
+    return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.1f}'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--model', default='clip-synthetic-tiny')
+    parser.add_argument('--weights', default=None)
+    parser.add_argument('--data', default='data/synthetic')
+    parser.add_argument('--limit', type=int, default=None, help='images per split (default all)')
+    args = parser.parse_args()
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    root = Path(args.data)
+    if not (root / 'images/novel').is_dir():
+        write_dataset(root, counts=COUNTS, seed=0, unlabeled=2000)
+    if args.model not in MODEL_ZOO:
+        raise SystemExit(f'{args.model} is not a proving-ground model')
+
+    splits = {s: dataset(root, s, args.limit) for s in ('test', 'novel')}
+    counts = {s: label_counts(ds) for s, ds in splits.items()}
+    train_counts = label_counts(dataset(root, 'train', args.limit))
+    rows, result = [], {}
+
+    def add(name: str, per_split: dict[str, np.ndarray], key: str | None) -> None:
+        t, n = per_split['test'], per_split['novel']
+        rows.append((name, mean_iou(t), mean_iou(t, THINGS), mean_iou(t, STUFF), mean_iou(n),
+                     mean_iou(n, SEEN_THINGS), mean_iou(n, NOVEL)))
+        if key:
+            result[key] = mean_iou(t)
+            result[f'{key}_things'] = mean_iou(t, THINGS)
+            result[f'{key}_novel'] = mean_iou(n)
+            result[f'{key}_unseen'] = mean_iou(n, NOVEL)
+
+    add('uniform chance', {s: uniform_chance_iou(c) for s, c in counts.items()}, 'chance')
+    add('majority class (train)', {s: majority_iou(train_counts, c) for s, c in counts.items()},
+        'majority')
+    segmentors = {mode: build(args.model, args.weights, mode) for mode in MODES}
+    fill = {s: evaluate_segmentation(global_fill_predictor(segmentors['plain']), ds, len(CLASSES))
+            for s, ds in splits.items()}
+    add('global fill (whole-image class)', fill, 'global_fill')
+    for mode, seg in segmentors.items():
+        per_split = {s: evaluate_segmentation(seg.test_step, ds, len(CLASSES))
+                     for s, ds in splits.items()}
+        add(f'{mode} ({"last-layer tokens" if mode == "plain" else "training-free"})',
+            per_split, mode)
+    extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
+
+    print(f'\nSynthetic proving ground, {args.model}; mIoU in % (test: {len(splits["test"])} '
+          f'images, novel: {len(splits["novel"])} images)\n')
+    print('| method | test all | test objects | test stuff | novel all | novel seen objects '
+          '| novel unseen (pink, purple) |')
+    print('|---|---|---|---|---|---|---|')
+    for name, *values in rows:
+        print(f'| {name} | ' + ' | '.join(fmt(v) for v in values) + ' |')
+    print(f'\ncaption->image retrieval top-1 within 64: {extra["retrieval_top1"]:.1f}% '
+          '(chance 1.6%)')
+    print('whole-image presence AUC: ' + ', '.join(
+        f'{k.replace("_auc", "")} {extra[k]:.3f}' for k in
+        ('stuff_auc', 'object_auc', 'pattern_auc', 'shape_auc')))
+    keys = ['maskclip', 'sclip', 'clearclip', 'naclip']
+    line = ' '.join(f'{k}={result[k]:.1f}' for k in keys)
+    line += (f' maskclip_things={result["maskclip_things"]:.1f} chance_miou={result["chance"]:.1f}'
+             f' global_fill_miou={result["global_fill"]:.1f}'
+             f' retrieval_top1={extra["retrieval_top1"]:.1f}'
+             f' object_auc={extra["object_auc"]:.3f}')
+    line += ' ' + ' '.join(f'{k}_novel={result[f"{k}_novel"]:.1f}' for k in keys)
+    line += ' ' + ' '.join(f'{k}_unseen={result[f"{k}_unseen"]:.1f}' for k in keys)
+    print(f'RESULT {line}')
+
+
+if __name__ == '__main__':
+    main()
