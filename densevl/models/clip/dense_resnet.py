@@ -12,6 +12,28 @@ from .pos_embed import resize_attnpool_pos_embed
 RESNET_MODES = ('plain', 'maskclip')
 
 
+def dense_attention_pool(pool: nn.Module, res5: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
+    """An open_clip ``AttentionPool2d`` with every position as a query, not only the mean token.
+
+    Shapes:
+        res5: ``(B, D, h, w)``; positions: ``(1 + h * w, D)``; returns global ``(B, C)`` and
+        dense ``(B, C, h, w)``.
+    """
+    b, d, h, w = res5.shape
+    x = res5.flatten(2).permute(2, 0, 1)
+    x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)
+    x = x + positions[:, None].to(x.dtype)
+    x, _ = F.multi_head_attention_forward(
+        query=x, key=x, value=x, embed_dim_to_check=d, num_heads=pool.num_heads,
+        q_proj_weight=pool.q_proj.weight, k_proj_weight=pool.k_proj.weight,
+        v_proj_weight=pool.v_proj.weight, in_proj_weight=None,
+        in_proj_bias=torch.cat([pool.q_proj.bias, pool.k_proj.bias, pool.v_proj.bias]),
+        bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0,
+        out_proj_weight=pool.c_proj.weight, out_proj_bias=pool.c_proj.bias,
+        use_separate_proj_weight=True, training=False, need_weights=False)
+    return x[0], x[1:].permute(1, 2, 0).reshape(b, -1, h, w)
+
+
 class CLIPDenseResNet(nn.Module):
     """Dense embeddings from the attention pool of a ``ModifiedResNet``.
 
@@ -56,28 +78,21 @@ class CLIPDenseResNet(nn.Module):
             outs.append(x)
         return outs
 
-    def attention_pool(self, res5: Tensor) -> tuple[Tensor, Tensor]:
+    def attention_pool(self, res5: Tensor,
+                       positions: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Full multi-head attention pool over the mean token and every position.
+
+        Args:
+            positions: ``(1 + h * w, D)`` positional embedding to use; default the pool's own,
+                bilinearly resized to the grid.
 
         Shapes:
             res5: ``(B, D, h, w)``; returns global ``(B, C)`` and dense ``(B, C, h, w)``.
         """
         pool = self.visual.attnpool
-        b, d, h, w = res5.shape
-        x = res5.flatten(2).permute(2, 0, 1)
-        x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)
-        x = x + resize_attnpool_pos_embed(pool.positional_embedding, (h, w))[:, None].to(x.dtype)
-        x, _ = F.multi_head_attention_forward(
-            query=x, key=x, value=x, embed_dim_to_check=d, num_heads=pool.num_heads,
-            q_proj_weight=pool.q_proj.weight, k_proj_weight=pool.k_proj.weight,
-            v_proj_weight=pool.v_proj.weight, in_proj_weight=None,
-            in_proj_bias=torch.cat([pool.q_proj.bias, pool.k_proj.bias, pool.v_proj.bias]),
-            bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0,
-            out_proj_weight=pool.c_proj.weight, out_proj_bias=pool.c_proj.bias,
-            use_separate_proj_weight=True, training=False, need_weights=False)
-        global_embedding = x[0]
-        dense = x[1:].permute(1, 2, 0).reshape(b, -1, h, w)
-        return global_embedding, dense
+        if positions is None:
+            positions = resize_attnpool_pos_embed(pool.positional_embedding, res5.shape[-2:])
+        return dense_attention_pool(pool, res5, positions)
 
     def value_path(self, res5: Tensor) -> Tensor:
         """MaskCLIP: ``c_proj(v_proj(x))`` at every position.

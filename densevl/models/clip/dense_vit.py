@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from .dense_output import DenseOutput
 from .last_block import check_mode, dense_last_block, neighbourhood_prior
-from .pos_embed import resize_vit_pos_embed
+from .pos_embed import resize_attnpool_pos_embed, resize_vit_pos_embed
 
 
 def _default_feature_indices(num_layers: int) -> tuple[int, ...]:
@@ -78,8 +78,15 @@ class CLIPDenseViT(nn.Module):
             self._priors[grid_hw] = prior
         return prior
 
-    def embed_patches(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
+    def embed_patches(self, images: Tensor, *, pos_resize: str = 'dino',
+                      double_class_embedding: bool = False) -> tuple[Tensor, tuple[int, int]]:
         """Patchify, add the class token and (resized) positional embedding, ``ln_pre``.
+
+        Args:
+            pos_resize: ``'dino'`` (bicubic, the training-free references) or ``'bilinear'``
+                (DenseCLIP).
+            double_class_embedding: add the class embedding to the class token's position too,
+                as DenseCLIP's ViT does (its released weights depend on it).
 
         Shapes:
             images: ``(B, 3, H, W)``; returns tokens ``(B, 1 + gh * gw, D)`` and ``(gh, gw)``.
@@ -95,9 +102,12 @@ class CLIPDenseViT(nn.Module):
         x = visual.conv1(images.to(visual.conv1.weight.dtype))
         grid_hw = (x.shape[-2], x.shape[-1])
         x = x.flatten(2).transpose(1, 2)
-        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        x = torch.cat([cls, x], dim=1)
-        x = x + resize_vit_pos_embed(visual.positional_embedding, grid_hw).to(x.dtype)
+        cls = visual.class_embedding.to(x.dtype)
+        resize = {'dino': resize_vit_pos_embed, 'bilinear': resize_attnpool_pos_embed}[pos_resize]
+        pos = resize(visual.positional_embedding, grid_hw).to(x.dtype)
+        if double_class_embedding:
+            pos = torch.cat([pos[:1] + cls, pos[1:]])
+        x = torch.cat([cls.expand(x.shape[0], 1, -1), x], dim=1) + pos
         return visual.ln_pre(x), grid_hw
 
     def forward_dense(self, images: Tensor, mode: str | None = None, *,

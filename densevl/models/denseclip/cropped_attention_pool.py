@@ -4,8 +4,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..clip.dense_resnet import dense_attention_pool
 
 
 def cropped_pool_positions(pos_embed: Tensor, grid_hw: tuple[int, int]) -> Tensor:
@@ -44,17 +45,5 @@ def cropped_attention_pool(attnpool: nn.Module, res5: Tensor) -> tuple[Tensor, T
     Shapes:
         res5: ``(B, D, h, w)``; returns global ``(B, C)`` and dense ``(B, C, h, w)``.
     """
-    b, d, h, w = res5.shape
-    x = res5.flatten(2).permute(2, 0, 1)
-    x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)
-    x = x + cropped_pool_positions(attnpool.positional_embedding, (h, w))[:, None].to(x.dtype)
-    x, _ = F.multi_head_attention_forward(
-        query=x, key=x, value=x, embed_dim_to_check=d, num_heads=attnpool.num_heads,
-        q_proj_weight=attnpool.q_proj.weight, k_proj_weight=attnpool.k_proj.weight,
-        v_proj_weight=attnpool.v_proj.weight, in_proj_weight=None,
-        in_proj_bias=torch.cat([attnpool.q_proj.bias, attnpool.k_proj.bias,
-                                attnpool.v_proj.bias]),
-        bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0,
-        out_proj_weight=attnpool.c_proj.weight, out_proj_bias=attnpool.c_proj.bias,
-        use_separate_proj_weight=True, training=False, need_weights=False)
-    return x[0], x[1:].permute(1, 2, 0).reshape(b, -1, h, w)
+    positions = cropped_pool_positions(attnpool.positional_embedding, tuple(res5.shape[-2:]))
+    return dense_attention_pool(attnpool, res5, positions)

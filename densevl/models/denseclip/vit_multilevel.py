@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor, nn
 
 from ..clip.dense_output import DenseOutput
 from ..clip.dense_vit import CLIPDenseViT
-from ..clip.pos_embed import resize_attnpool_pos_embed
 
 NORMS = ('BN', 'SyncBN', 'GN')
 DROP_PATH_MODES = ('sample', 'token')
@@ -138,16 +136,8 @@ class CLIPViTFeaturePyramid(nn.Module):
         Shapes:
             images ``(B, 3, H, W)``; returns ``(B, 1 + gh * gw, D)`` and ``(gh, gw)``.
         """
-        visual = self.encoder.visual
-        x = visual.conv1(images.to(visual.conv1.weight.dtype))
-        grid_hw = (x.shape[-2], x.shape[-1])
-        x = x.flatten(2).transpose(1, 2)
-        cls = visual.class_embedding.to(x.dtype)
-        pos = resize_attnpool_pos_embed(visual.positional_embedding, grid_hw).to(x.dtype)
-        if self.double_class_embedding:
-            pos = torch.cat([pos[:1] + cls, pos[1:]])
-        x = torch.cat([cls.expand(x.shape[0], 1, -1), x], dim=1) + pos
-        return visual.ln_pre(x), grid_hw
+        return self.encoder.embed_patches(images, pos_resize='bilinear',
+                                          double_class_embedding=self.double_class_embedding)
 
     def _block(self, index: int, x: Tensor) -> Tensor:
         block = self.encoder.visual.transformer.resblocks[index]
