@@ -8,6 +8,11 @@ Example::
         --model ViT-B-16 --weights /path/to/ViT-B-16.pt
 
 Classes are separated by ``,``; synonyms of one class by ``;`` (the class scores the best of them).
+
+Detection (a detection config and its checkpoint; the classes default to the model's)::
+
+    python demo/image_demo.py demo/images/astronaut.jpg --task det \
+        --model configs/denseclip/retinanet_denseclip_r50_1x_coco.py --weights CHECKPOINT
 """
 from __future__ import annotations
 
@@ -28,8 +33,12 @@ SCENE_SIZE = 256
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Segment an image into the classes named by --texts.')
+        description='Segment an image into the classes named by --texts, or (--task det) '
+                    'detect objects with a detection config.')
     parser.add_argument('image', nargs='?', help='image file (or use --scene)')
+    parser.add_argument('--task', choices=['seg', 'det'], default='seg',
+                        help='seg: segment into --texts (default); det: detect objects with a '
+                             'detection config (--model CONFIG --weights CHECKPOINT)')
     parser.add_argument('--scene', type=int, default=None, metavar='SEED',
                         help='segment a generated synthetic scene (test-split rules) instead of '
                              'an image file; it is saved beside the overlay')
@@ -49,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--mode', default='naclip',
                         choices=['naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
                         help='dense CLIP variant for a CLIP model name (default: naclip)')
+    parser.add_argument('--score-threshold', type=float, default=0.3,
+                        help='det: drop detections scoring lower (default: 0.3)')
     parser.add_argument('--templates', default=DEFAULT_TEMPLATES,
                         help='prompt templates: imagenet80, vild14, single (default: the '
                              "model's own)")
@@ -109,11 +120,56 @@ def _label_map(prediction) -> np.ndarray:
     return np.asarray(data).reshape(np.shape(data)[-2:])
 
 
+def format_detections(prediction, limit: int = 20) -> str:
+    """One line per detection (best first): class, score, box."""
+    lines = [f'{len(prediction.scores)} detections']
+    for box, label, score in list(zip(prediction.boxes.tolist(), prediction.labels.tolist(),
+                                      prediction.scores.tolist()))[:limit]:
+        x1, y1, x2, y2 = (round(v) for v in box)
+        lines.append(f'  {prediction.texts[label]:<20} {score:.2f}  [{x1}, {y1}, {x2}, {y2}]')
+    return '\n'.join(lines)
+
+
+def detect(args: argparse.Namespace, image_path: Path) -> int:
+    """``--task det``: boxes (and masks) from a detection config, drawn with names and scores."""
+    if not args.model.endswith('.py'):
+        print('error: --task det needs --model CONFIG (a detection config such as '
+              'configs/denseclip/retinanet_denseclip_r50_1x_coco.py) and --weights CHECKPOINT',
+              file=sys.stderr)
+        return 2
+    texts = split_texts(args.texts) if args.texts else None
+    out_file = Path(args.out_file or Path('outputs') / f'{image_path.stem}_det.png')
+
+    from densevl.apis import OpenVocabDetInferencer
+
+    try:
+        inferencer = OpenVocabDetInferencer(args.model, weights=args.weights, device=args.device)
+        result = inferencer(str(image_path), texts=texts, score_threshold=args.score_threshold)
+    except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result['visualization'][0]).save(out_file)
+    print(f'wrote {out_file}')
+    print(format_detections(result['predictions'][0]))
+    if inferencer.is_random_weights:
+        print('!! WARNING: no --weights given: the detector is RANDOM and its boxes are '
+              'MEANINGLESS.')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if (args.image is None) == (args.scene is None):
         print('error: give an image file or --scene SEED (one of them)', file=sys.stderr)
         return 2
+    if args.task == 'det':
+        image_path = Path(args.image) if args.scene is None else \
+            write_scene(args.scene, Path(args.out_file or 'outputs/scene_det.png'))
+        if not image_path.is_file():
+            print(f'error: no image at {image_path}', file=sys.stderr)
+            return 2
+        return detect(args, image_path)
     if args.scene is not None:
         image_path = write_scene(args.scene, Path(args.out_file or 'outputs/scene_seg.png'))
         texts = args.texts or ','.join(CLASSES)

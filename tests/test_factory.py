@@ -68,3 +68,19 @@ def test_zoo_entries_build():
     for name in MODEL_ZOO:
         bundle = create_clip(name)
         assert bundle.model.visual is not None
+
+
+def test_openai_weights_get_quick_gelu_under_the_plain_name(monkeypatch):
+    seen = {}
+
+    def record(name, pretrained=None, **kwargs):
+        seen.update(kwargs, name=name)
+        raise OSError('offline')
+
+    monkeypatch.setattr(open_clip, 'create_model', record)
+    with pytest.raises(WeightsUnavailableError):
+        create_clip('ViT-B-16', pretrained='openai')
+    assert seen['force_quick_gelu'] is True
+    with pytest.raises(WeightsUnavailableError):
+        create_clip('ViT-B-16', pretrained='laion2b_s34b_b88k')
+    assert seen['force_quick_gelu'] is False

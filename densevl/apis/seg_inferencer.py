@@ -105,6 +105,7 @@ class OpenVocabSegInferencer:
         from mmengine.runner import load_checkpoint
 
         import densevl.datasets  # noqa: F401 - registers the dataset classes
+        import densevl.engine  # noqa: F401 - lets torch load mmengine checkpoints
         import densevl.models  # noqa: F401 - registers the adapters
 
         from ..registry import SEG_MODELS

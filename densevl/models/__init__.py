@@ -10,7 +10,8 @@ from importlib.util import find_spec
 if find_spec('mmseg') is not None:
     from .segmentors.training_free import TrainingFreeSegmentor  # noqa: F401
     # segmentation adapters: one import line each, below
+    from .segmentors.denseclip_segmentor import DenseCLIPSegmentor  # noqa: F401  # isort: skip
 
 if find_spec('mmdet') is not None:
-    pass
     # detection adapters: one import line each, below
+    from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet  # noqa: F401

@@ -1,4 +1,6 @@
 """Pictures of dense predictions: segmentation overlays with legends and score heat maps."""
+from .boxes import draw_boxes
 from .seg_overlay import draw_score_map, draw_sem_seg, legend_entries, make_palette, turbo_lut
 
-__all__ = ['make_palette', 'legend_entries', 'draw_sem_seg', 'draw_score_map', 'turbo_lut']
+__all__ = ['draw_boxes', 'draw_score_map', 'draw_sem_seg', 'legend_entries', 'make_palette',
+           'turbo_lut']

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ...errors import WeightsUnavailableError
-from .checkpoint import check_state_dict, read_clip_state_dict
+from .checkpoint import check_state_dict, is_torchscript_archive, read_clip_state_dict
 from .dense_resnet import CLIPDenseResNet
 from .dense_vit import CLIPDenseViT
 from .model_zoo import MODEL_ZOO
@@ -98,15 +98,22 @@ def _create_open_clip(name: str, pretrained: str | None) -> tuple[nn.Module, boo
     if pretrained is None:
         return open_clip.create_model(name, pretrained=None, pretrained_text=False), True
     if _looks_like_path(pretrained):
-        model = open_clip.create_model(name, pretrained=None, pretrained_text=False)
+        # OpenAI ships TorchScript archives and trained with QuickGELU: build it so, whatever
+        # the architecture name says, or the features silently differ.
+        quick_gelu = os.path.isfile(pretrained) and is_torchscript_archive(pretrained)
+        model = open_clip.create_model(name, pretrained=None, pretrained_text=False,
+                                       force_quick_gelu=quick_gelu)
         _load_file(model, pretrained, name)
         return model, False
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained not in tags:
         raise ValueError(f'{name!r} has no pretrained tag {pretrained!r}; its tags are '
                          f'{", ".join(tags) or "(none)"}; or pass the path of a local weights file')
+    # Weights trained with QuickGELU (OpenAI's) get it even under the plain architecture name.
+    quick_gelu = bool(open_clip.get_pretrained_cfg(name, pretrained).get('quick_gelu', False))
     try:
-        return open_clip.create_model(name, pretrained=pretrained), False
+        return open_clip.create_model(name, pretrained=pretrained,
+                                      force_quick_gelu=quick_gelu), False
     except Exception as err:  # noqa: BLE001 - network, hub and cache failures alike
         cfg = open_clip.get_pretrained_cfg(name, pretrained)
         source = cfg.get('hf_hub') or cfg.get('url') or 'its source'

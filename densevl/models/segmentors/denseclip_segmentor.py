@@ -1,0 +1,482 @@
+"""mmseg adapter of :class:`DenseCLIPCore`: DenseCLIP, its vocabulary-agnostic variant and the
+CLIP-FPN baseline, as an :class:`mmseg.models.segmentors.EncoderDecoder`."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import open_clip
+import torch
+from mmengine.config import ConfigDict
+from mmseg.models.losses import accuracy
+from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
+from mmseg.models.utils import resize
+from mmseg.utils import ConfigType, OptConfigType, SampleList, add_prefix
+from torch import Tensor, nn
+
+# Runner checkpoints (iter_*.pth) of this model must load wherever it is built, e.g. in
+# OpenVocabSegInferencer(config, weights=...), under torch's weights-only torch.load.
+from ... import engine  # noqa: F401
+from ...registry import SEG_DATASETS, SEG_MODELS
+from ..clip import MODEL_ZOO, CLIPDenseResNet, create_clip
+from ..denseclip import (
+    CLIPViTFeaturePyramid,
+    ContextDecoder,
+    ContextPromptTextEncoder,
+    DenseCLIPCore,
+    batched_score_map,
+)
+from ..denseclip.checkpoint import copy_clip_weights, set_position_grid
+from ..heads import TextCosineFPNHead  # noqa: F401  (registers the vocabulary-agnostic head)
+from ..text import parse_class_names, read_class_names_file
+from .label_assignment import assign_labels, pool_query_probs
+from .zero_shot_segmenter import Segmentation
+
+STRIDES = (4, 8, 16, 32)
+
+
+def resolve_class_names(class_names: str | Sequence[str] | None) -> list[str] | None:
+    """Class entries from a list, a names file (one class a line), or a registered dataset type
+    (its ``METAINFO['classes']``, which is what DenseCLIP trained with); None stays None."""
+    if class_names is None:
+        return None
+    if not isinstance(class_names, str):
+        return [str(name) for name in class_names]
+    if os.path.isfile(class_names):
+        return read_class_names_file(class_names)
+    dataset = SEG_DATASETS.get(class_names)
+    classes = getattr(dataset, 'METAINFO', {}).get('classes') if dataset is not None else None
+    if not classes:
+        raise ValueError(f'class_names={class_names!r} is neither a names file nor a registered '
+                         'dataset type; pass a list, a file with one class a line, or a dataset '
+                         "type such as 'ADE20KDataset'")
+    return [name.strip() for name in classes]
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """Class entries, their synonyms (queries) and the text tokens of the queries."""
+
+    names: tuple[str, ...]
+    queries: tuple[str, ...]
+    query_to_class: Tensor
+    tokens: Tensor | None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    @property
+    def has_synonyms(self) -> bool:
+        return len(self.queries) != len(self.names)
+
+
+def check_activation(model_name: str, pretrained: str | None) -> None:
+    """Refuse an open_clip architecture whose activation differs from its pretrained tag's.
+
+    OpenAI's CLIPs were trained with QuickGELU; open_clip's ``'RN50'``, ``'ViT-B-16'`` ... use
+    GELU and only warn when given ``pretrained='openai'``. DenseCLIP fine-tunes OpenAI's weights
+    in their own architecture, so the ``-quickgelu`` names are the right ones.
+    """
+    if model_name in MODEL_ZOO or not pretrained or os.path.exists(pretrained):
+        return
+    tag = bool(open_clip.get_pretrained_cfg(model_name, pretrained).get('quick_gelu', False))
+    model = bool((open_clip.get_model_config(model_name) or {}).get('quick_gelu', False))
+    if tag != model:
+        fix = model_name + '-quickgelu' if tag else model_name.removesuffix('-quickgelu')
+        raise ValueError(f'the {pretrained!r} weights of {model_name!r} were trained with '
+                         f'{"QuickGELU" if tag else "GELU"} but the {model_name!r} architecture '
+                         f'uses {"GELU" if tag else "QuickGELU"}; use model_name={fix!r}')
+
+
+def _image_encoder(visual: nn.Module, vit: dict | None,
+                   name: str) -> tuple[nn.Module, int, list[int]]:
+    """DenseCLIP's image encoder around an open_clip tower, its stride (the dense embeddings')
+    and the channels of its four levels."""
+    if hasattr(visual, 'attnpool'):
+        if vit:
+            raise ValueError(f'vit options given for {name!r}, a ModifiedResNet')
+        levels = [layer[-1].conv3.out_channels
+                  for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4)]
+        return CLIPDenseResNet(visual, mode='plain'), 32, levels
+    encoder = CLIPViTFeaturePyramid(visual, **(vit or {}))
+    return encoder, encoder.patch_size, list(encoder.out_channels)
+
+
+def _drop_embedding_head(visual: nn.Module) -> None:
+    """Remove CLIP's embedding head (attention pool; ViT: ``ln_post`` and ``proj``), which the
+    baseline does not use: DenseCLIP's baseline backbones (``CLIPResNet``,
+    ``CLIPVisionTransformer`` without ``get_embeddings``) do not have one either."""
+    if hasattr(visual, 'attnpool'):
+        visual.attnpool = None
+    else:
+        visual.ln_post, visual.proj = nn.Identity(), None
+
+
+@SEG_MODELS.register_module()
+class DenseCLIPSegmentor(EncoderDecoder):
+    """DenseCLIP (Rao et al., CVPR 2022): a CLIP backbone, language-guided FPN, Semantic FPN head.
+
+    The maths is :class:`~densevl.models.denseclip.DenseCLIPCore`'s; this adapter adds the mmseg
+    neck and heads and uses :class:`EncoderDecoder`'s slide/whole inference and postprocessing.
+
+    * **DenseCLIP** (``use_context=True``): the score map of the dense image embeddings against
+      the context-refined class embeddings is concatenated to one backbone level (res5; stride 16
+      for ViT-B/16) before the FPN, and an identity auxiliary head puts a cross-entropy loss on
+      ``score_map / tau`` (weight 0.4). Closed set: ``K`` score channels enter the FPN, so the
+      model segments exactly as many texts as it was trained with.
+    * **Vocabulary-agnostic** (``vocabulary_agnostic=True`` with a :class:`TextCosineFPNHead`):
+      the FPN gets a ``C``-channel summary of the score map instead, and the head classifies
+      pixels by cosine with the refined text embeddings, so any texts can be segmented.
+    * **CLIP-FPN baseline** (``use_context=False``, ``identity_loss=None``): the CLIP image tower
+      as an ordinary backbone under the same FPN, without its embedding head; no text.
+
+    Args:
+        clip: ``dict(model_name=..., pretrained=...)`` for
+            :func:`~densevl.models.clip.create_clip` (``'RN50-quickgelu'``, ``'RN101-quickgelu'``,
+            ``'ViT-B-16-quickgelu'`` for OpenAI's weights, or a densevl zoo name). An open_clip
+            name's weights load in :meth:`init_weights` (which the runner calls before
+            training), so building the model to load a checkpoint downloads nothing; a zoo
+            name's small local weights load at once.
+        neck: mmseg neck config (``FPN``); ``in_channels`` is filled in from the backbone levels
+            plus the fused channels.
+        decode_head: ``FPNHead`` (closed set) or ``TextCosineFPNHead`` (any vocabulary; its
+            ``embed_dims`` is filled in).
+        class_names: default vocabulary: a list (synonyms joined by ``;``, inference only), a
+            names file, or a dataset type (``'ADE20KDataset'``: its classes). None: set later
+            (``tools/test.py`` sets the test dataset's classes).
+        train_class_names: vocabulary of the training labels when it differs from
+            ``class_names`` (vocabulary-agnostic training on seen classes); default
+            ``class_names``.
+        use_context: the DenseCLIP parts (text, context decoder, score map); off: the baseline.
+        vocabulary_agnostic: fuse a K-independent summary of the score map (see the core).
+        input_resolution: DenseCLIP's ``input_resolution``: the image tower's positional grid is
+            resized bilinearly to ``input_resolution / stride`` when CLIP's weights are loaded
+            (512 -> 16x16 for the ResNets, 640 -> 40x40 for ViT-B/16); None keeps CLIP's grid.
+        vit: :class:`CLIPViTFeaturePyramid` options (``norm``, ``drop_path_rate``,
+            ``drop_path_mode``, ``double_class_embedding``, ``feature_indices``).
+        num_context, name_length: learned context vectors and name-slot tokens of the text.
+        context_decoder: :class:`ContextDecoder` options (``width``, ``num_heads``, ``layers``,
+            ``dropout``).
+        score_concat_index: backbone level the score map joins; default the level of the dense
+            embeddings' stride.
+        gamma_init, agnostic_temperature: see :class:`DenseCLIPCore`.
+        tau: the identity head's temperature (its logits are ``score_map / tau``).
+        identity_loss: loss config of the identity auxiliary head, or None.
+        auxiliary_head: optional mmseg auxiliary head(s) on the FPN outputs.
+        train_cfg, test_cfg: mmseg's; ``test_cfg=dict(mode='slide', crop_size=..., stride=...)``
+            or ``dict(mode='whole')``.
+        data_preprocessor, init_cfg: mmengine's.
+    """
+
+    def __init__(self, *, clip: dict, neck: OptConfigType, decode_head: ConfigType,
+                 class_names: str | Sequence[str] | None = None,
+                 train_class_names: str | Sequence[str] | None = None,
+                 use_context: bool = True, vocabulary_agnostic: bool = False,
+                 input_resolution: int | None = None, vit: dict | None = None,
+                 num_context: int = 8, name_length: int = 5,
+                 context_decoder: dict | None = None, score_concat_index: int | None = None,
+                 gamma_init: float = 1e-4, agnostic_temperature: float = 0.07,
+                 tau: float = 0.07, identity_loss: OptConfigType = None,
+                 auxiliary_head: OptConfigType = None, train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None, data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None) -> None:
+        # EncoderDecoder's own __init__ builds a registered backbone; here the core is the
+        # backbone, so only its head-building helpers are reused.
+        BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        head_cfg = ConfigDict(decode_head)
+        head_type = head_cfg['type']
+        head_cls = head_type if isinstance(head_type, type) else SEG_MODELS.get(head_type)
+        takes_text = bool(getattr(head_cls, 'takes_text', False))
+        if not use_context and (vocabulary_agnostic or identity_loss or takes_text):
+            raise ValueError('use_context=False is the CLIP-FPN baseline: it has no text and no '
+                             'score map, so vocabulary_agnostic, identity_loss and a text head '
+                             f'({head_type}) do not apply')
+        if vocabulary_agnostic and not takes_text:
+            raise ValueError(f'the vocabulary-agnostic variant classifies pixels against the text '
+                             f'embeddings; {head_type} has a fixed num_classes classifier: use '
+                             'decode_head=dict(type="TextCosineFPNHead", ...)')
+        self._head_takes_text = takes_text
+        self._class_names = resolve_class_names(class_names)
+        self._train_class_names = resolve_class_names(train_class_names)
+
+        # CLIP, with the positional grid DenseCLIP builds its backbones with.
+        name, pretrained = clip['model_name'], clip.get('pretrained')
+        check_activation(name, pretrained)
+        eager = name in MODEL_ZOO
+        bundle = create_clip(name, pretrained if eager else None)
+        self._pending_clip = None if eager or pretrained is None else \
+            dict(model_name=name, pretrained=pretrained)
+        #: True while the CLIP towers hold random weights (an open_clip name before
+        #: :meth:`load_clip_weights`, or no pretrained weights at all).
+        self.clip_random_weights = bundle.random_weights
+        image_encoder, stride, levels = _image_encoder(bundle.model.visual, vit, name)
+        if input_resolution is not None:
+            if input_resolution % stride:
+                raise ValueError(f'input_resolution {input_resolution} is not a multiple of the '
+                                 f'image tower\'s stride {stride}')
+            set_position_grid(bundle.model.visual, input_resolution // stride)
+
+        # The language-guided core, or the bare image encoder for the baseline.
+        self.core: DenseCLIPCore | None = None
+        if use_context:
+            index = STRIDES.index(stride) if score_concat_index is None else score_concat_index
+            train_queries = self._train_queries()
+            if train_queries is None:   # filled in later; the count is the classifier's
+                train_queries = [f'class {i}' for i in range(int(head_cfg['num_classes']))]
+            text_encoder = ContextPromptTextEncoder(bundle.model, bundle.tokenizer,
+                                                    num_context=num_context,
+                                                    name_length=name_length)
+            self.core = DenseCLIPCore(
+                image_encoder, text_encoder, class_names=train_queries,
+                context_decoder=ContextDecoder(image_encoder.embed_dim,
+                                               **(context_decoder or {})),
+                score_concat_index=index, gamma_init=gamma_init,
+                vocabulary_agnostic=vocabulary_agnostic,
+                agnostic_temperature=agnostic_temperature)
+            levels[index] += self.core.fused_channels
+            if takes_text:
+                head_cfg.setdefault('embed_dims', image_encoder.embed_dim)
+        else:
+            _drop_embedding_head(bundle.model.visual)
+            self.backbone = image_encoder
+
+        if neck is not None:
+            neck = ConfigDict(neck)
+            if neck.get('in_channels') is not None and list(neck.in_channels) != levels:
+                raise ValueError(f'neck.in_channels={list(neck.in_channels)} but the backbone '
+                                 f'gives {levels} (score channels included); leave it unset')
+            neck.in_channels = levels
+            self.neck = SEG_MODELS.build(neck)
+        self._init_decode_head(head_cfg)
+        self._init_auxiliary_head(auxiliary_head)
+        self.identity_loss = SEG_MODELS.build(identity_loss) if identity_loss else None
+        self.tau = tau
+        self.train_cfg = train_cfg
+        self.test_cfg = ConfigDict(test_cfg or dict(mode='whole'))
+        self._vocab_cache: dict[tuple[str, ...], _Vocabulary] = {}
+        self._active: _Vocabulary | None = None
+        for names in (self._class_names, self._train_class_names):
+            if names is not None:
+                self._check_vocabulary(self._vocabulary(names), training=False)
+
+    # ----- vocabulary ------------------------------------------------------------------------
+
+    @property
+    def class_names(self) -> list[str] | None:
+        """The default vocabulary (None until set)."""
+        names = self._class_names or self._train_class_names
+        return list(names) if names is not None else None
+
+    @class_names.setter
+    def class_names(self, names: str | Sequence[str] | None) -> None:
+        names = resolve_class_names(names)
+        if names is not None:
+            self._check_vocabulary(self._vocabulary(names), training=False)
+        self._class_names = names
+
+    def _train_queries(self) -> list[str] | None:
+        names = self._train_class_names or self._class_names
+        if names is None:
+            return None
+        return [query for synonyms in parse_class_names(names) for query in synonyms]
+
+    def _vocabulary(self, names: Sequence[str]) -> _Vocabulary:
+        key = tuple(names)
+        if key not in self._vocab_cache:
+            if self.core is None:    # the baseline's classes are labels, not texts
+                synonyms = [[name] for name in names]
+            else:
+                synonyms = parse_class_names(names)
+            queries = tuple(q for group in synonyms for q in group)
+            index = torch.tensor([i for i, group in enumerate(synonyms) for _ in group])
+            tokens = self.core.text_encoder.tokenize(queries) if self.core is not None else None
+            if len(self._vocab_cache) >= 4:
+                self._vocab_cache.clear()
+            self._vocab_cache[key] = _Vocabulary(key, queries, index, tokens)
+        return self._vocab_cache[key]
+
+    def _check_vocabulary(self, vocab: _Vocabulary, *, training: bool) -> None:
+        if self.core is None:
+            if vocab.num_classes != self.decode_head.out_channels:
+                raise ValueError(f'the CLIP-FPN baseline has {self.decode_head.out_channels} '
+                                 f'fixed classes; got {vocab.num_classes} names')
+        elif not self.core.vocabulary_agnostic and len(vocab.queries) != self.core.num_classes:
+            k = self.core.num_classes
+            raise ValueError(
+                f'closed-set DenseCLIP fuses the score maps of its {k} training classes into the '
+                f'FPN, so it segments exactly {k} texts, not {len(vocab.queries)}. Use the '
+                'vocabulary-agnostic variant (vocabulary_agnostic=True with a TextCosineFPNHead; '
+                'configs/denseclip/denseclip-agnostic_*.py) to segment any texts')
+        elif not self._head_takes_text and vocab.num_classes != self.decode_head.out_channels:
+            raise ValueError(f'{type(self.decode_head).__name__} has '
+                             f'{self.decode_head.out_channels} outputs; got {vocab.num_classes} '
+                             'classes')
+        if training and vocab.has_synonyms:
+            raise ValueError('the training vocabulary has synonyms (";"); train with one name '
+                             'per class and use synonyms at inference')
+
+    def _default_vocabulary(self, texts: Sequence[str] | None) -> _Vocabulary:
+        names = list(texts) if texts is not None else self.class_names
+        if not names:
+            raise ValueError('no vocabulary: pass texts=[...] or set model.class_names in the '
+                             'config (a list, a names file or a dataset type)')
+        vocab = self._vocabulary(names)
+        self._check_vocabulary(vocab, training=False)
+        return vocab
+
+    @contextlib.contextmanager
+    def _vocabulary_in_use(self, texts: Sequence[str] | None) -> Iterator[_Vocabulary]:
+        vocab = self._default_vocabulary(texts)
+        previous = self._active, self.out_channels
+        # EncoderDecoder's slide inference sizes its buffer by out_channels.
+        self._active, self.out_channels = vocab, vocab.num_classes
+        try:
+            yield vocab
+        finally:
+            self._active, self.out_channels = previous
+
+    # ----- forward ---------------------------------------------------------------------------
+
+    @property
+    def image_encoder(self) -> nn.Module:
+        """The CLIP image encoder: ``CLIPDenseResNet`` or ``CLIPViTFeaturePyramid``."""
+        return self.core.image_encoder if self.core is not None else self.backbone
+
+    @property
+    def clip_visual(self) -> nn.Module:
+        """The open_clip image tower inside :attr:`image_encoder`."""
+        encoder = self.image_encoder
+        return encoder.visual if isinstance(encoder, CLIPDenseResNet) else encoder.encoder.visual
+
+    def _decode_inputs(self, inputs: Tensor, vocab: _Vocabulary
+                       ) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+        """The decode head's inputs, the FPN outputs and the score map ``(B, Q, h, w)``."""
+        score_map = text = None
+        if self.core is None:
+            encoder = self.backbone
+            levels = encoder.stages(inputs) if isinstance(encoder, CLIPDenseResNet) \
+                else encoder(inputs).features
+        else:
+            core = self.core
+            out = core.encode_image(inputs)
+            text = core.encode_text(out.global_embedding, out.dense, vocab.tokens)
+            score_map = batched_score_map(out.dense, text, core.score_scale)
+            levels = core.fuse(out.features, score_map, text)
+        if self.with_neck:
+            levels = list(self.neck(levels))
+        head_inputs = [text, *levels] if self._head_takes_text else levels
+        return head_inputs, levels, score_map
+
+    @staticmethod
+    def _pool(logits: Tensor, vocab: _Vocabulary) -> Tensor:
+        return pool_query_probs(logits, vocab.query_to_class) if vocab.has_synonyms else logits
+
+    def extract_feat(self, inputs: Tensor) -> list[Tensor]:
+        """FPN outputs for the vocabulary in use. Shapes: strides 4-32 of ``(B, 3, H, W)``."""
+        return self._decode_inputs(inputs, self._active or self._default_vocabulary(None))[1]
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
+        """Class logits ``(B, K, H, W)`` at the input size, for the vocabulary in use."""
+        vocab = self._active or self._default_vocabulary(None)
+        head_inputs = self._decode_inputs(inputs, vocab)[0]
+        logits = self.decode_head.predict(head_inputs, batch_img_metas, self.test_cfg)
+        return self._pool(logits, vocab)
+
+    def _forward(self, inputs: Tensor, data_samples: SampleList | None = None) -> Tensor:
+        vocab = self._active or self._default_vocabulary(None)
+        return self._pool(self.decode_head.forward(self._decode_inputs(inputs, vocab)[0]), vocab)
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        """Decode-head loss, identity-head loss on ``score_map / tau``, optional auxiliary head."""
+        names = self._train_class_names or self._class_names
+        if names is None:
+            if self.core is not None:
+                raise ValueError('DenseCLIP needs its class names to train: set '
+                                 'model.class_names (a list, a names file or a dataset type)')
+            names = [str(i) for i in range(self.decode_head.out_channels)]
+        vocab = self._vocabulary(names)
+        self._check_vocabulary(vocab, training=True)
+        head_inputs, levels, score_map = self._decode_inputs(inputs, vocab)
+        losses = self._decode_head_forward_train(head_inputs, data_samples)
+        if self.identity_loss is not None:
+            losses.update(add_prefix(self._identity_losses(score_map, data_samples),
+                                     'aux_identity'))
+        if self.with_auxiliary_head:
+            losses.update(self._auxiliary_head_forward_train(levels, data_samples))
+        return losses
+
+    def _identity_losses(self, score_map: Tensor, data_samples: SampleList) -> dict:
+        # DenseCLIP's identity head: the score map itself as logits, resized to the labels.
+        labels = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1)
+        logits = resize(score_map / self.tau, size=labels.shape[-2:], mode='bilinear',
+                        align_corners=False)
+        ignore = self.decode_head.ignore_index
+        return {self.identity_loss.loss_name: self.identity_loss(logits, labels,
+                                                                 ignore_index=ignore),
+                'acc_seg': accuracy(logits, labels, ignore_index=ignore)}
+
+    def predict(self, inputs: Tensor, data_samples: SampleList | None = None,
+                texts: Sequence[str] | None = None) -> SampleList:
+        """mmseg prediction (``pred_sem_seg``, ``seg_logits``) for ``texts`` (default
+        :attr:`class_names`), by ``test_cfg.mode`` slide or whole inference."""
+        with self._vocabulary_in_use(texts) as vocab:
+            if vocab.num_classes == 1:
+                # mmseg reads one output channel as binary segmentation with a threshold
+                raise ValueError('predict() needs at least two classes; segment() takes one '
+                                 '(with prob_threshold)')
+            return super().predict(inputs, data_samples)
+
+    @torch.no_grad()
+    def segment(self, images: Tensor, texts: Sequence[str], *,
+                out_size: tuple[int, int] | None = None, prob_threshold: float = 0.0,
+                background_index: int = -1, return_probs: bool = True) -> list[Segmentation]:
+        """Segment normalised images for ``texts`` (the inferencer's entry point).
+
+        Args:
+            images: ``(B, 3, H, W)`` normalised as the data preprocessor does.
+            texts: one entry per class, synonyms joined by ``;``. The closed-set model takes as
+                many as it was trained with; the vocabulary-agnostic one any number.
+            out_size: size of the results (default the input's).
+            prob_threshold: pixels whose best class probability is lower get
+                ``background_index``.
+            return_probs: also return the class probabilities ``(K, H, W)``.
+        """
+        height, width = images.shape[-2:]
+        metas = [dict(ori_shape=(height, width), img_shape=(height, width),
+                      pad_shape=(height, width), padding_size=[0, 0, 0, 0])
+                 for _ in range(images.shape[0])]
+        with self._vocabulary_in_use(texts) as vocab:
+            logits = self.inference(images, metas)
+        labels, probs = assign_labels(
+            logits, torch.arange(vocab.num_classes), logit_scale=1.0,
+            out_size=out_size or (height, width), prob_threshold=prob_threshold,
+            background_index=background_index, return_probs=return_probs)
+        if probs is None:
+            return [Segmentation(labels=lab, class_probs=None) for lab in labels]
+        return [Segmentation(labels=lab, class_probs=p) for lab, p in zip(labels, probs)]
+
+    def init_weights(self) -> None:
+        """mmengine's initialisation of the neck and heads, then :meth:`load_clip_weights`."""
+        first = not self.is_init
+        super().init_weights()
+        if first:
+            self.load_clip_weights()
+
+    def load_clip_weights(self) -> bool:
+        """Load the pretrained CLIP weights of an open_clip model (``clip.pretrained``) into the
+        image tower and text encoder, the positional grid resized as DenseCLIP resizes it.
+
+        Returns:
+            whether weights were loaded (False: none pending, a zoo model's are loaded at build).
+        """
+        if not self._pending_clip:
+            return False
+        source = create_clip(**self._pending_clip).model
+        copy_clip_weights(source, self.clip_visual,
+                          self.core.text_encoder if self.core is not None else None)
+        self._pending_clip = None
+        self.clip_random_weights = False
+        return True
