@@ -20,3 +20,5 @@ test: install lint
 
 bench: install
 	$(PY) tools/benchmark_inference.py
+	$(PY) tools/benchmark_ops.py
+	$(PY) tools/benchmark_quality.py

@@ -2,8 +2,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from densevl.models.segmentors import (ZeroShotSegmenter, assign_labels, slide_score_map,
-                                       window_score_map)
+from densevl.models.segmentors import (
+    ZeroShotSegmenter,
+    assign_labels,
+    label_assignment,
+    slide_score_map,
+    window_score_map,
+)
+from densevl.models.segmentors.label_assignment import best_queries
+from densevl.models.segmentors.slide_inference import SlideScores, slide_windows
 
 
 def patch_mean(images, patch=16):
@@ -94,3 +101,100 @@ def test_labels_without_probabilities_are_the_same(threshold):
     assert torch.equal(with_probs, lean)
     if threshold:
         assert (lean == -1).any() and (lean >= 0).any()
+
+
+# ---- memory-bounded prediction: the same labels as the materialising path -------------------
+
+def test_slide_windows_average_any_query_range_like_the_whole_map():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 70, 100)
+    whole = slide_score_map(patch_mean, images, crop=48, stride=32, patch_size=16)
+    windows = slide_windows(patch_mean, images, crop=48, stride=32, patch_size=16)
+    assert windows.num_queries == 3 and windows.size == (70, 100)
+    assert torch.equal(windows.average(), whole)
+    assert torch.equal(windows.average(1, 3), whole[:, 1:3])
+
+
+def materialised_labels(dense, query_to_class, logit_scale, out_size, threshold, background):
+    """The lean path as it was: upsample every query, argmax, threshold on max probability."""
+    up = F.interpolate(dense, size=out_size, mode='bilinear', align_corners=False)
+    best, best_query = up.max(dim=1)
+    labels = query_to_class[best_query]
+    max_prob = torch.exp(best * logit_scale - torch.logsumexp(up * logit_scale, dim=1))
+    labels[max_prob < threshold] = background
+    return labels, up
+
+
+@pytest.mark.parametrize('out_size', [(70, 100), (33, 41), (140, 200)])
+@pytest.mark.parametrize('threshold', [0.0, 0.2])
+def test_slide_labels_in_query_chunks_equal_the_materialised_ones(monkeypatch, out_size,
+                                                                  threshold):
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 70, 100)
+    weights = torch.randn(11, 3)
+    score_fn = lambda x: torch.einsum('bchw,qc->bqhw', patch_mean(x), weights)
+    query_to_class = torch.tensor([0, 0, 1, 2, 2, 3, 4, 5, 5, 5, 6])
+    windows = slide_windows(score_fn, images, crop=48, stride=32, patch_size=16)
+    expected, up = materialised_labels(windows.average(), query_to_class, 10.0, out_size,
+                                       threshold, -1)
+    kwargs = dict(logit_scale=10.0, out_size=out_size, prob_threshold=threshold,
+                  background_index=-1, return_probs=False)
+    # 2 x 70 x 100 float32 = 56 kB per query: chunks of 4 queries (4, 4, 3).
+    monkeypatch.setattr(label_assignment, 'SLIDE_CHUNK_BYTES', 4 * 2 * 70 * 100 * 4)
+    chunked, _ = assign_labels(windows, query_to_class, **kwargs)
+    whole, _ = assign_labels(windows.average(), query_to_class, **kwargs)
+    if out_size == (70, 100):   # no upsampling: only the argmax, exactly
+        assert torch.equal(chunked, expected) and torch.equal(whole, expected)
+    else:                       # equal up to the rounding of the interpolation
+        top2 = up.topk(2, dim=1).values
+        clear = (top2[:, 0] - top2[:, 1]) > 1e-5
+        assert clear.float().mean() > 0.95
+        assert torch.equal(chunked[clear], expected[clear])
+        assert torch.equal(whole[clear], expected[clear])
+    if threshold:
+        assert (chunked == -1).any() and (chunked >= 0).any()
+
+
+def test_best_queries_whole_image_uses_the_fused_op():
+    torch.manual_seed(2)
+    scores = torch.randn(1, 5, 4, 6)
+    query, max_prob = best_queries(scores, logit_scale=20.0, out_size=(16, 24))
+    up = F.interpolate(scores, size=(16, 24), mode='bilinear', align_corners=False)
+    assert query.shape == (1, 16, 24)
+    torch.testing.assert_close(max_prob, torch.softmax(up * 20.0, dim=1).amax(1), atol=1e-5,
+                               rtol=0)
+
+
+def test_segment_without_probabilities_never_materialises_them(segmenter, monkeypatch):
+    torch.manual_seed(3)
+    images = torch.randn(1, 3, 80, 96)
+    names = ['cat', 'dog; puppy', 'grass', 'sky']
+    with_probs = segmenter.segment(images, names, prob_threshold=0.3, background_index=-1)[0]
+    # Sliding windows are then only averaged a chunk of queries at a time.
+    monkeypatch.setattr(label_assignment, 'SLIDE_CHUNK_BYTES', 2 * 80 * 96 * 4)
+    monkeypatch.setattr(SlideScores, 'average', _refuse_all_queries(SlideScores.average))
+    lean = segmenter.segment(images, names, prob_threshold=0.3, background_index=-1,
+                             return_probs=False)[0]
+    assert lean.class_probs is None
+    assert torch.equal(lean.labels, with_probs.labels)
+
+
+def _refuse_all_queries(average):
+    def guarded(self, start=0, stop=None):
+        assert (stop or self.num_queries) - start < self.num_queries, 'materialised every query'
+        return average(self, start, stop)
+    return guarded
+
+
+def test_mmseg_adapter_predicts_without_seg_logits():
+    pytest.importorskip('mmseg')
+    from densevl.models.segmentors.training_free import TrainingFreeSegmentor
+
+    kwargs = dict(clip=dict(model_name='clip-tiny-random'), mode='sclip',
+                  class_names=['cat', 'dog', 'sky'], templates=['a photo of a {}.'],
+                  slide=dict(crop=64, stride=32))
+    images = torch.randn(1, 3, 80, 96)
+    lean = TrainingFreeSegmentor(**kwargs).predict(images)[0]
+    full = TrainingFreeSegmentor(with_seg_logits=True, **kwargs).predict(images)[0]
+    assert 'seg_logits' not in lean and full.seg_logits.data.shape == (3, 80, 96)
+    assert torch.equal(lean.pred_sem_seg.data, full.pred_sem_seg.data)

@@ -58,7 +58,9 @@ def overhead(repeats: int, size: int = 448, num_names: int = 150) -> tuple[float
 
 def text_cache(num_names: int) -> tuple[float, float, float]:
     bundle = create_clip('ViT-B-16')
-    names = [n.replace(';', ' ') for n in IMAGENET_CLASSNAMES[:num_names]]
+    unique = {n.strip().lower(): n for n in reversed(IMAGENET_CLASSNAMES)}  # ImageNet repeats a few
+    names = list(reversed(unique.values()))[:num_names]
+    assert len(names) == num_names, f'only {len(names)} distinct names available'
     with tempfile.TemporaryDirectory() as cache_dir:
         first = TextEmbedder(bundle.model, bundle.tokenizer, model_id=bundle.model_id,
                              cache_dir=cache_dir)

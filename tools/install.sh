@@ -61,6 +61,16 @@ else
   echo "$want_stamp" > "$stamp"
 fi
 
-log "densevl (editable)"
-"${pip[@]}" install -q --no-deps --no-build-isolation -e "$here"
+# densevl with its compiled ops: C++ always, CUDA too where nvcc exists (objects kept in
+# build/, so a rerun recompiles only what changed; DENSEVL_WITH_CUDA / TORCH_CUDA_ARCH_LIST
+# pass through to setup.py).
+log "densevl (editable, with its C++/CUDA ops)"
+MAX_JOBS=${MAX_JOBS:-$(nproc)} "${pip[@]}" install -q --no-deps --no-build-isolation -e "$here"
+want_backends="'cpp'"
+if command -v nvcc >/dev/null 2>&1 && [ "${DENSEVL_WITH_CUDA:-}" != 0 ]; then
+  want_backends="'cpp', 'cuda'"
+fi
+"$venv/bin/python" -c "from densevl.ops import available_backends as b; \
+missing = {$want_backends} - set(b()); \
+assert not missing, f'compiled ops missing: {sorted(missing)} (have {b()}); see the build log above'"
 "$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"

@@ -49,9 +49,11 @@ def to_rgb_array(image: np.ndarray) -> np.ndarray:
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
-    if image.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+    if image.mode.startswith('I;16'):
+        return to_rgb_array(np.asarray(image).astype(np.uint16))
+    if image.mode == 'I':  # 32-bit integers: 16-bit data as PNG decodes it, or promoted 8-bit
         array = np.asarray(image)
-        return to_rgb_array(array.astype(np.uint16) if array.max() > 255 else array.astype(np.uint8))
+        return to_rgb_array(array.astype(np.uint16 if array.max() > 255 else np.uint8))
     if image.mode == 'RGBA' or image.mode == 'LA' or 'transparency' in image.info:
         image = image.convert('RGBA')
     elif image.mode != 'RGB':

@@ -33,6 +33,9 @@ class TrainingFreeSegmentor(BaseSegmentor):
         class_names: default vocabulary: a list (synonyms joined by ``;``) or a names file;
             ``tools/test.py`` fills in the dataset's classes when None. ``predict(texts=...)``
             overrides it per call.
+        with_seg_logits: also attach ``seg_logits`` (class probabilities ``(K, H, W)``) to each
+            prediction. Off by default: evaluation needs only ``pred_sem_seg``, which is then
+            computed without materialising any ``(K, H, W)`` tensor.
         Other args: see :class:`ZeroShotSegmenter`.
     """
 
@@ -40,7 +43,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
                  class_names: str | Sequence[str] | None = None,
                  templates: str | Sequence[str] = 'imagenet80', logit_scale: float = 40.0,
                  prob_threshold: float = 0.0, background_index: int = 0,
-                 slide: dict | None = None, text_cache_dir=None,
+                 slide: dict | None = None, text_cache_dir=None, with_seg_logits: bool = False,
                  data_preprocessor: OptConfigType = None, init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.core = ZeroShotSegmenter(
@@ -49,6 +52,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
             prob_threshold=prob_threshold, background_index=background_index,
             text_cache_dir=text_cache_dir)
         self.class_names = resolve_class_names(class_names)
+        self.with_seg_logits = bool(with_seg_logits)
 
     def _names(self, texts: Sequence[str] | None) -> list[str]:
         names = list(texts) if texts is not None else self.class_names
@@ -59,7 +63,8 @@ class TrainingFreeSegmentor(BaseSegmentor):
 
     def predict(self, inputs: Tensor, data_samples: SampleList | None = None,
                 texts: Sequence[str] | None = None) -> SampleList:
-        """Label maps at each image's original size, as ``pred_sem_seg`` and ``seg_logits``.
+        """Label maps at each image's original size, as ``pred_sem_seg`` (and ``seg_logits`` when
+        ``with_seg_logits``).
 
         Shapes:
             inputs: ``(B, 3, H, W)`` normalised by the data preprocessor.
@@ -76,9 +81,11 @@ class TrainingFreeSegmentor(BaseSegmentor):
             h, w = image.shape[-2:]
             image = image[:, top:h - bottom, left:w - right]
             out_size = tuple(meta.get('ori_shape', image.shape[-2:]))[:2]
-            result = self.core.segment(image[None], names, out_size=out_size)[0]
-            sample.set_data(dict(seg_logits=PixelData(data=result.class_probs),
-                                 pred_sem_seg=PixelData(data=result.labels[None])))
+            result = self.core.segment(image[None], names, out_size=out_size,
+                                       return_probs=self.with_seg_logits)[0]
+            sample.set_data(dict(pred_sem_seg=PixelData(data=result.labels[None])))
+            if result.class_probs is not None:
+                sample.set_data(dict(seg_logits=PixelData(data=result.class_probs)))
         return data_samples
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ..clip import build_dense_encoder, create_clip, score_map
 from ..text import TextEmbedder, Vocabulary
 from .label_assignment import assign_labels
-from .slide_inference import slide_score_map
+from .slide_inference import SlideScores, slide_windows
 
 
 @dataclass
@@ -73,6 +73,16 @@ class ZeroShotSegmenter(nn.Module):
     def _window_scores(self, images: Tensor, text: Tensor) -> Tensor:
         return score_map(self.encoder.forward_dense(images, return_global=False).dense, text)
 
+    def _scores(self, images: Tensor, vocabulary: Vocabulary, *,
+                dense: bool) -> Tensor | SlideScores:
+        text = vocabulary.embeddings.to(images.device)
+        fn = lambda x: self._window_scores(x, text)
+        if self.slide is None:
+            return fn(images)
+        windows = slide_windows(fn, images, crop=self.slide['crop'], stride=self.slide['stride'],
+                                patch_size=self.encoder.patch_size)
+        return windows.average() if dense else windows
+
     @torch.no_grad()
     def score_maps(self, images: Tensor, vocabulary: Vocabulary) -> Tensor:
         """Cosine score maps per query.
@@ -81,12 +91,7 @@ class ZeroShotSegmenter(nn.Module):
             images: normalised ``(B, 3, H, W)``; returns ``(B, Q, H, W)`` with sliding windows,
             else ``(B, Q, H // p, W // p)`` (upsampled later, as the references do).
         """
-        text = vocabulary.embeddings.to(images.device)
-        fn = lambda x: self._window_scores(x, text)
-        if self.slide is None:
-            return fn(images)
-        return slide_score_map(fn, images, crop=self.slide['crop'], stride=self.slide['stride'],
-                               patch_size=self.encoder.patch_size)
+        return self._scores(images, vocabulary, dense=True)
 
     @torch.no_grad()
     def segment(self, images: Tensor, class_names: Sequence[str], *,
@@ -95,11 +100,15 @@ class ZeroShotSegmenter(nn.Module):
                 return_probs: bool = True) -> list[Segmentation]:
         """Segment a batch of normalised images with a vocabulary given now.
 
+        Without ``return_probs`` no ``(B, Q, H, W)`` tensor is ever built (fused upsample-argmax,
+        sliding windows averaged a chunk of queries at a time); with it, the class probabilities
+        are what was asked for, at full resolution.
+
         Shapes:
             images: ``(B, 3, H, W)``; each result is at ``out_size`` (default ``(H, W)``).
         """
         vocab = self.vocabulary(class_names)
-        scores = self.score_maps(images, vocab)
+        scores = self._scores(images, vocab, dense=return_probs)
         labels, probs = assign_labels(
             scores, vocab.query_to_class, logit_scale=self.logit_scale,
             out_size=out_size or tuple(images.shape[-2:]),
