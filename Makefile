@@ -1,7 +1,6 @@
 # The README's two commands: `make demo` (set up + the main job) and `make test` (set up + tests).
 PY := .venv/bin/python
-DEMO_IMAGE ?= demo/images/astronaut.jpg
-DEMO_TEXTS ?= person;astronaut,flag,rocket,sky,wall
+DEMO_SCENE ?= 6
 DEMO_OUT ?= outputs/demo_seg.png
 
 .PHONY: install demo test lint bench
@@ -10,7 +9,7 @@ install:
 	bash tools/install.sh
 
 demo: install
-	$(PY) demo/image_demo.py $(DEMO_IMAGE) --texts "$(DEMO_TEXTS)" --out-file $(DEMO_OUT)
+	$(PY) demo/image_demo.py --scene $(DEMO_SCENE) --out-file $(DEMO_OUT)
 
 lint: install
 	$(PY) -m ruff check .

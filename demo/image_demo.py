@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from densevl.datasets.synthetic import CLASSES, sample_scene
+from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC, sample_scene
 from densevl.errors import WeightsUnavailableError
 
-DEFAULT_MODEL = 'clip-tiny-random'
+DEFAULT_MODEL = 'clip-synthetic-tiny'
 DEFAULT_TEMPLATES = 'auto'
 SCENE_SIZE = 256
 
@@ -55,9 +55,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='where to write the overlay (default: outputs/<image stem>_seg.png)')
     parser.add_argument('--bg-threshold', type=float, default=0.0,
                         help='pixels whose best class score is below this are background')
-    parser.add_argument('--mode', default='naclip',
-                        choices=['naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
-                        help='dense CLIP variant for a CLIP model name (default: naclip)')
+    parser.add_argument('--mode', default='auto',
+                        choices=['auto', 'naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
+                        help="dense CLIP variant for a CLIP model name (default: the model's "
+                             'own: naclip for real CLIP weights)')
     parser.add_argument('--score-threshold', type=float, default=0.3,
                         help='det: drop detections scoring lower (default: 0.3)')
     parser.add_argument('--templates', default=DEFAULT_TEMPLATES,
@@ -192,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inferencer = OpenVocabSegInferencer(args.model, weights=args.weights, device=args.device,
                                             mode=args.mode, templates=args.templates)
-        result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold)
+        # a generated scene is drawn in the world's own class colours (grass green, sky blue, ...)
+        palette = DEFAULT_SPEC.palette if args.scene is not None and args.texts is None else None
+        result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold,
+                            palette=palette)
     except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

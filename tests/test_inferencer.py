@@ -95,7 +95,8 @@ def test_demo_script_writes_an_overlay(tmp_path):
     out_file = tmp_path / 'seg.png'
     run = subprocess.run(
         [sys.executable, 'demo/image_demo.py', 'demo/images/chelsea.jpg', '--texts',
-         'cat;kitten,grass', '--templates', 'single', '--out-file', str(out_file)],
+         'cat;kitten,grass', '--templates', 'single', '--out-file', str(out_file),
+         '--model', 'clip-tiny-random'],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert 'RANDOM weights' in run.stdout and 'cat' in run.stdout
@@ -110,3 +111,13 @@ def test_demo_script_reports_missing_weights(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2
     assert 'does not exist' in run.stderr and 'Traceback' not in run.stderr
+
+
+def test_demo_default_segments_a_generated_scene_offline(tmp_path):
+    out_file = tmp_path / 'demo_seg.png'
+    run = subprocess.run([sys.executable, 'demo/image_demo.py', '--scene', '3', '--out-file',
+                          str(out_file)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert 'RANDOM' not in run.stdout and 'scene 3:' in run.stdout
+    assert (tmp_path / 'demo_seg_input.png').is_file()
+    assert np.asarray(Image.open(out_file)).shape[0] == 256

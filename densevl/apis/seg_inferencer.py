@@ -19,7 +19,8 @@ from .image_io import ImageInput, load_image
 OPENAI_MEAN = (122.771, 116.746, 104.094)
 OPENAI_STD = (68.501, 66.632, 70.323)
 # The training-free protocol of the references: short side 336, 224/112 sliding windows.
-DEFAULT_INFERENCE = dict(short_side=336, slide=dict(crop=224, stride=112), logit_scale=40.0)
+DEFAULT_INFERENCE = dict(short_side=336, slide=dict(crop=224, stride=112), logit_scale=40.0,
+                         mode='naclip')
 
 
 @dataclass
@@ -56,7 +57,9 @@ class OpenVocabSegInferencer:
             file; for a config, a checkpoint of the whole model.
         device: ``'cpu'``, ``'cuda'``...; default cuda when available.
         mode: dense last-block mode for a CLIP name (``naclip``, ``sclip``, ``clearclip``,
-            ``maskclip``, ``plain``).
+            ``maskclip``, ``plain``); default the model's own protocol (NACLIP for real CLIP
+            weights, the best on the published benchmarks; SCLIP for the proving-ground model,
+            the best on its table).
         templates: prompt templates for a CLIP name; default the model's own protocol (the 80
             ImageNet templates for real CLIP weights).
         short_side: images are resized so their short side has this length before inference
@@ -71,7 +74,7 @@ class OpenVocabSegInferencer:
     """
 
     def __init__(self, model: str, weights: str | None = None, device: str | None = None, *,
-                 mode: str = 'naclip', templates: str | Sequence[str] = 'auto',
+                 mode: str = 'auto', templates: str | Sequence[str] = 'auto',
                  short_side: int | None | str = 'auto', slide: dict | None | str = 'auto') -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         if str(model).endswith('.py'):
@@ -91,6 +94,8 @@ class OpenVocabSegInferencer:
         protocol = {**DEFAULT_INFERENCE, **(entry.extra.get('inference', {}) if entry else {})}
         if slide != 'auto':
             protocol['slide'] = slide
+        if mode == 'auto':
+            mode = protocol['mode']
         if templates == 'auto':
             templates = list(protocol.get('templates', ['imagenet80']))
             templates = templates[0] if templates == ['imagenet80'] else templates
@@ -146,12 +151,15 @@ class OpenVocabSegInferencer:
         if self.short_side:
             scale = self.short_side / min(height, width)
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
-            tensor = F.interpolate(tensor, size=size, mode='bilinear', align_corners=False)
+            # antialias when shrinking, so fine texture is averaged rather than aliased
+            tensor = F.interpolate(tensor, size=size, mode='bilinear', align_corners=False,
+                                   antialias=scale < 1)
         return tensor.to(self.device)
 
     def __call__(self, inputs: ImageInput | Sequence[ImageInput], texts: Sequence[str], *,
                  return_scores: bool = False, out_dir: str | os.PathLike | None = None,
-                 bg_threshold: float = 0.0, visualize: bool = True) -> dict:
+                 bg_threshold: float = 0.0, visualize: bool = True,
+                 palette: Sequence[Sequence[int]] | None = None) -> dict:
         """Segment one image or a list of images.
 
         Args:
@@ -161,6 +169,7 @@ class OpenVocabSegInferencer:
             out_dir: if given, overlays are written there as PNG.
             bg_threshold: pixels whose best class probability is lower are labelled -1.
             visualize: draw the overlays (with a legend).
+            palette: one RGB colour per class for the overlays (default: distinct colours).
 
         Returns:
             ``dict(predictions=[SegPrediction], visualization=[ndarray HxWx3] or [])``.
@@ -178,7 +187,7 @@ class OpenVocabSegInferencer:
                 pred_sem_seg=labels, texts=texts,
                 scores=result.class_probs.cpu() if return_scores else None))
             if visualize or out_dir is not None:
-                drawing = draw_sem_seg(image, labels.numpy(), texts)
+                drawing = draw_sem_seg(image, labels.numpy(), texts, palette=palette)
                 drawings.append(drawing)
                 if out_dir is not None:
                     stem = Path(item).stem if isinstance(item, (str, os.PathLike)) else f'image_{i}'
