@@ -19,6 +19,15 @@ def _isolated_cache(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(autouse=True)
+def _mmseg_scope_per_test():
+    """Each test starts in mmseg's default scope and leaves no scope behind: a test that calls
+    ``init_default_scope('mmdet')`` must not change how the next one builds mmseg modules."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
+
 def make_tiny_vit(image_size: int = 64, width: int = 128, layers: int = 3, seed: int = 0,
                   **vision) -> open_clip.CLIP:
     with torch.random.fork_rng(devices=[]):

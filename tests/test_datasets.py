@@ -3,15 +3,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmseg.datasets import PascalVOCDataset
+from mmseg.datasets.transforms import LoadAnnotations
+from mmseg.registry import DATASETS
 from PIL import Image
 
-pytest.importorskip('mmseg')
-
-from mmseg.datasets import PascalVOCDataset  # noqa: E402
-from mmseg.datasets.transforms import LoadAnnotations  # noqa: E402
-from mmseg.registry import DATASETS  # noqa: E402
-
-import densevl.datasets  # noqa: E402,F401  (registers the datasets)
+import densevl.datasets  # noqa: F401  (registers the datasets)
 
 H, W = 6, 8
 

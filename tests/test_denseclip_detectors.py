@@ -14,25 +14,21 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from mmdet.structures import DetDataSample
+from mmdet.structures.mask import BitmapMasks
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+from PIL import Image
 
-pytest.importorskip('mmdet')
-
-from mmdet.structures import DetDataSample  # noqa: E402
-from mmdet.structures.mask import BitmapMasks  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.structures import InstanceData  # noqa: E402
-from PIL import Image  # noqa: E402
-
-import densevl.models  # noqa: E402,F401
-from densevl.models.clip.model_zoo import SYNTHETIC_CONFIGS  # noqa: E402
-from densevl.models.denseclip import box_score_map_loss, rasterise_box_targets  # noqa: E402
-from densevl.models.denseclip.det_checkpoint import (  # noqa: E402
+from densevl.models.clip.model_zoo import SYNTHETIC_CONFIGS
+from densevl.models.denseclip import box_score_map_loss, rasterise_box_targets
+from densevl.models.denseclip.det_checkpoint import (
     compare_state_dict,
     convert_det_state_dict,
     to_published_layout,
 )
-from densevl.registry import DET_MODELS  # noqa: E402
+from densevl.registry import DET_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / 'configs' / 'denseclip').glob('*.py')

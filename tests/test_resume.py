@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.hooks import Hook
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
 from torch import nn
 from torch.utils.data import Dataset
 
-pytest.importorskip('mmengine')
-from mmengine.hooks import Hook  # noqa: E402
-from mmengine.logging import HistoryBuffer  # noqa: E402
-from mmengine.model import BaseModel  # noqa: E402
-from mmengine.runner import CheckpointLoader, Runner, load_checkpoint  # noqa: E402
-
-from densevl.engine import allow_mmengine_checkpoints  # noqa: E402
+from densevl.engine import allow_mmengine_checkpoints
 
 
 class ToyModel(BaseModel):

@@ -187,7 +187,6 @@ def _refuse_all_queries(average):
 
 
 def test_mmseg_adapter_predicts_without_seg_logits():
-    pytest.importorskip('mmseg')
     from densevl.models.segmentors.training_free import TrainingFreeSegmentor
 
     kwargs = dict(clip=dict(model_name='clip-tiny-random'), mode='sclip',

@@ -278,7 +278,7 @@ def test_cli_writes_a_dataset(tmp_path):
 
 # ------------------------------------------------------------------------------ mmseg
 def test_mmseg_dataset_reads_the_ade_layout(dataset, tmp_path):
-    pytest.importorskip('mmseg')
+    from mmengine.registry import DefaultScope
     from mmseg.datasets.transforms import LoadAnnotations
     from mmseg.registry import DATASETS
 
@@ -295,10 +295,12 @@ def test_mmseg_dataset_reads_the_ade_layout(dataset, tmp_path):
     label[:4, :4] = 0
     Image.fromarray(label).save(label_path)
 
-    ds = DATASETS.build(dict(type='SyntheticSceneDataset', data_root=str(root),
-                             data_prefix=dict(img_path='images/val',
-                                              seg_map_path='annotations/val'),
-                             pipeline=[]))
+    # other tests may have left mmdet as the default scope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        ds = DATASETS.build(dict(type='SyntheticSceneDataset', data_root=str(root),
+                                 data_prefix=dict(img_path='images/val',
+                                                  seg_map_path='annotations/val'),
+                                 pipeline=[]))
     assert len(ds) == COUNTS['val']
     assert ds.metainfo['classes'] == SPEC.classes and len(ds.metainfo['palette']) == 14
     load = LoadAnnotations()

@@ -8,9 +8,14 @@ beside three baselines: uniform chance, the majority class of the train split, a
 nothing scores). Also: caption->image retrieval top-1 within groups of 64 test images, and
 whole-image presence AUC per attribute (stuff, colour, pattern, shape).
 
+Trained methods (DenseCLIP segmentation and RetinaNet detection) get their rows when their
+proving-ground checkpoints exist (``--work-dirs``, as ``tools/train.py`` writes them; see the
+README for the commands): segmentation through the same IoUMetric path, detection through
+mmdet's CocoMetric (box AP).
+
 Usage:
     python tools/benchmark_quality.py [--model clip-synthetic-tiny] [--weights PATH]
-        [--data data/synthetic] [--limit N]
+        [--data data/synthetic] [--limit N] [--work-dirs work_dirs]
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ STUFF = list(range(len(STUFF_CLASSES)))
 THINGS = list(range(len(STUFF_CLASSES), len(CLASSES)))
 NOVEL = [CLASSES.index(c) for c in DEFAULT_SPEC.novel_classes]
 SEEN_THINGS = [c for c in THINGS if c not in NOVEL]
+SEEN = [c for c in range(len(CLASSES)) if c not in NOVEL]
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
             dict(type='PackSegInputs')]
 
@@ -149,6 +155,47 @@ def retrieval_and_auc(segmentor: TrainingFreeSegmentor, root: Path, limit: int |
                 shape_auc=auc(list(SHAPES)))
 
 
+TRAINED_SEG = dict(clip_fpn_seg='clip-fpn', denseclip_seg='denseclip',
+                   denseclip_agnostic='denseclip-agnostic')
+SEG_RUN = '{}_clip-synthetic-tiny_400it_synthetic-64'
+DET_RUN = 'retinanet_denseclip_clip-synthetic-tiny_800it_synthetic-128'
+
+
+def trained_segmentor(work_dirs: Path, name: str):
+    """The proving-ground DenseCLIP segmentor ``name`` with its last checkpoint, or None."""
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+
+    import densevl.engine  # noqa: F401 - mmengine checkpoints under weights_only loading
+    import densevl.models  # noqa: F401
+    from densevl.registry import SEG_MODELS
+    run = SEG_RUN.format(name)
+    checkpoint = work_dirs / run / 'iter_400.pth'
+    if not checkpoint.is_file():
+        return None
+    cfg = Config.fromfile(f'configs/denseclip/{run}.py')
+    model = SEG_MODELS.build(cfg.model)
+    load_checkpoint(model, str(checkpoint), map_location='cpu')
+    return model.eval()
+
+
+def trained_detector_ap(work_dirs: Path) -> float | None:
+    """Box AP (%) of the proving-ground DenseCLIP RetinaNet on the test split, or None."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import densevl.engine  # noqa: F401
+    checkpoint = work_dirs / DET_RUN / 'iter_800.pth'
+    if not checkpoint.is_file():
+        return None
+    cfg = Config.fromfile(f'configs/denseclip/{DET_RUN}.py')
+    cfg.work_dir = str(work_dirs / DET_RUN / 'quality')
+    cfg.load_from = str(checkpoint)
+    metrics = Runner.from_cfg(cfg).test()
+    init_default_scope('mmseg')
+    return 100.0 * metrics['coco/bbox_mAP']
+
+
 def fmt(x: float) -> str:
     return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.1f}'
 
@@ -159,6 +206,7 @@ def main() -> None:
     parser.add_argument('--weights', default=None)
     parser.add_argument('--data', default='data/synthetic')
     parser.add_argument('--limit', type=int, default=None, help='images per split (default all)')
+    parser.add_argument('--work-dirs', default='work_dirs', help='where trained runs are')
     args = parser.parse_args()
     init_default_scope('mmseg')
     torch.manual_seed(0)
@@ -182,6 +230,7 @@ def main() -> None:
             result[f'{key}_things'] = mean_iou(t, THINGS)
             result[f'{key}_novel'] = mean_iou(n)
             result[f'{key}_unseen'] = mean_iou(n, NOVEL)
+            result[f'{key}_seen'] = mean_iou(n, SEEN)
 
     add('uniform chance', {s: uniform_chance_iou(c) for s, c in counts.items()}, 'chance')
     add('majority class (train)', {s: majority_iou(train_counts, c) for s, c in counts.items()},
@@ -195,13 +244,22 @@ def main() -> None:
                      for s, ds in splits.items()}
         add(f'{mode} ({"last-layer tokens" if mode == "plain" else "training-free"})',
             per_split, mode)
+    for key, name in TRAINED_SEG.items():
+        model = trained_segmentor(Path(args.work_dirs), name)
+        if model is not None:
+            add(f'{name} (trained on seen classes, 400 iterations)',
+                {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
+                 for s, ds in splits.items()}, key)
     extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
+    box_ap = trained_detector_ap(Path(args.work_dirs))
 
     print(f'\nSynthetic proving ground, {args.model}; mIoU in % (test: {len(splits["test"])} '
           f'images, novel: {len(splits["novel"])} images)\n')
     print('| method | test all | test objects | test stuff | novel all | novel seen objects '
           '| novel unseen (pink, purple) |')
     print('|---|---|---|---|---|---|---|')
+    # 'novel seen objects' and 'unseen' split the novel split's things: the six colours every
+    # training split has, and the two no segmentation training ever labels.
     for name, *values in rows:
         print(f'| {name} | ' + ' | '.join(fmt(v) for v in values) + ' |')
     print(f'\ncaption->image retrieval top-1 within 64: {extra["retrieval_top1"]:.1f}% '
@@ -209,6 +267,8 @@ def main() -> None:
     print('whole-image presence AUC: ' + ', '.join(
         f'{k.replace("_auc", "")} {extra[k]:.3f}' for k in
         ('stuff_auc', 'object_auc', 'pattern_auc', 'shape_auc')))
+    if box_ap is not None:
+        print(f'DenseCLIP RetinaNet (800 iterations), test split box AP: {box_ap:.1f}')
     keys = ['maskclip', 'sclip', 'clearclip', 'naclip']
     line = ' '.join(f'{k}={result[k]:.1f}' for k in keys)
     line += (f' maskclip_things={result["maskclip_things"]:.1f} chance_miou={result["chance"]:.1f}'
@@ -217,6 +277,14 @@ def main() -> None:
              f' object_auc={extra["object_auc"]:.3f}')
     line += ' ' + ' '.join(f'{k}_novel={result[f"{k}_novel"]:.1f}' for k in keys)
     line += ' ' + ' '.join(f'{k}_unseen={result[f"{k}_unseen"]:.1f}' for k in keys)
+    for key in ('denseclip_seg', 'clip_fpn_seg'):
+        if key in result:
+            line += f' {key}={result[key]:.1f}'
+    if box_ap is not None:
+        line += f' denseclip_retinanet_ap={box_ap:.1f}'
+    if 'denseclip_agnostic' in result:
+        line += (f' denseclip_agnostic_seen={result["denseclip_agnostic_seen"]:.1f}'
+                 f' denseclip_agnostic_unseen={result["denseclip_agnostic_unseen"]:.1f}')
     print(f'RESULT {line}')
 
 
