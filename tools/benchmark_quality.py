@@ -46,6 +46,7 @@ from densevl.models.segmentors.training_free import TrainingFreeSegmentor
 from densevl.registry import SEG_DATASETS
 
 MODES = ('plain', 'maskclip', 'sclip', 'clearclip', 'naclip')
+RESNET_MODEL = 'clip-synthetic-tiny-rn'  # evaluated too when its weights are there
 COUNTS = dict(train=2000, val=200, test=500, novel=300)
 STUFF = list(range(len(STUFF_CLASSES)))
 THINGS = list(range(len(STUFF_CLASSES), len(CLASSES)))
@@ -56,9 +57,13 @@ PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
             dict(type='PackSegInputs')]
 
 
-def dataset(root: Path, split: str, limit: int | None):
+def dataset(root: Path, split: str, limit: int | None, short_side: int = 64):
+    # a larger input is resized before the labels are read: metrics stay at the scenes' size
+    resize = [dict(type='Resize', scale=(2048, short_side), keep_ratio=True)] \
+        if short_side != 64 else []
     ds = SEG_DATASETS.build(dict(
-        type='SyntheticSceneDataset', data_root=str(root), pipeline=PIPELINE,
+        type='SyntheticSceneDataset', data_root=str(root),
+        pipeline=[PIPELINE[0], *resize, *PIPELINE[1:]],
         data_prefix=dict(img_path=f'images/{split}', seg_map_path=f'annotations/{split}'),
         indices=limit))
     return ds
@@ -73,7 +78,7 @@ def label_counts(ds) -> np.ndarray:
 
 
 def build(model: str, weights: str | None, mode: str) -> TrainingFreeSegmentor:
-    protocol = SYNTHETIC_INFERENCE
+    protocol = MODEL_ZOO[model].extra.get('inference', SYNTHETIC_INFERENCE)
     return TrainingFreeSegmentor(
         clip=dict(model_name=model, pretrained=weights), mode=mode, class_names=list(CLASSES),
         templates=list(protocol['templates']), logit_scale=protocol['logit_scale'], slide=None,
@@ -252,6 +257,14 @@ def main() -> None:
                  for s, ds in splits.items()}, key)
     extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
     box_ap = trained_detector_ap(Path(args.work_dirs))
+    rn = RESNET_MODEL if MODEL_ZOO[RESNET_MODEL].weights_path.is_file() else None
+    if rn:
+        rn_splits = {s: dataset(root, s, args.limit, short_side=128) for s in splits}
+        for mode in ('plain', 'maskclip'):
+            seg = build(rn, None, mode)
+            add(f'{mode} (ResNet tower{", DenseCLIP attention pool" if mode == "plain" else ""})',
+                {s: evaluate_segmentation(seg.test_step, ds, len(CLASSES))
+                 for s, ds in rn_splits.items()}, f'rn_{mode}')
 
     print(f'\nSynthetic proving ground, {args.model}; mIoU in % (test: {len(splits["test"])} '
           f'images, novel: {len(splits["novel"])} images)\n')
@@ -282,6 +295,9 @@ def main() -> None:
             line += f' {key}={result[key]:.1f}'
     if box_ap is not None:
         line += f' denseclip_retinanet_ap={box_ap:.1f}'
+    if rn:
+        line += ' ' + ' '.join(f'rn_{m}={result[f"rn_{m}"]:.1f} rn_{m}_things='
+                               f'{result[f"rn_{m}_things"]:.1f}' for m in ('plain', 'maskclip'))
     if 'denseclip_agnostic' in result:
         line += (f' denseclip_agnostic_seen={result["denseclip_agnostic_seen"]:.1f}'
                  f' denseclip_agnostic_unseen={result["denseclip_agnostic_unseen"]:.1f}')

@@ -55,6 +55,10 @@ SYNTHETIC_CONFIGS = {
 SYNTHETIC_INFERENCE = dict(short_side=64, slide=None, logit_scale=40.0, templates=('{}',),
                            mode='sclip')
 
+# The ResNet tower has stride 32: the 64-px scenes are upsampled to 128 px (a 4x4 grid), and
+# a ModifiedResNet has the value path (MaskCLIP) but not the ViT-only attention variants.
+SYNTHETIC_RN_INFERENCE = dict(SYNTHETIC_INFERENCE, short_side=128, mode='maskclip')
+
 MODEL_ZOO: dict[str, ZooEntry] = {
     'clip-tiny-random': ZooEntry(
         config=dict(embed_dim=64, quick_gelu=True, text_cfg=_TINY_TEXT,
@@ -70,4 +74,8 @@ MODEL_ZOO: dict[str, ZooEntry] = {
         config=SYNTHETIC_CONFIGS['vit']['config'], weights='clip_synthetic_tiny.pt',
         description='ViT (patch 8, width 128, 4 layers) trained on the synthetic scene world',
         extra=dict(inference=SYNTHETIC_INFERENCE)),
+    'clip-synthetic-tiny-rn': ZooEntry(
+        config=SYNTHETIC_CONFIGS['resnet']['config'], weights='clip_synthetic_tiny_rn.pt',
+        description='ModifiedResNet (width 16, 128 px) trained on the synthetic scene world',
+        extra=dict(inference=SYNTHETIC_RN_INFERENCE)),
 }
