@@ -3,7 +3,8 @@
 Segmentation modules join mmsegmentation's registries and detection modules mmdetection's, so a
 densevl config keeps the ``default_scope`` its users know (``'mmseg'`` / ``'mmdet'``) and every
 mmseg/mmdet component resolves without a scope prefix. Configs load densevl with
-``custom_imports=dict(imports=['densevl.models', 'densevl.datasets'])``. A module used by both
+``custom_imports=dict(imports=['densevl.models.mm_adapters',
+'densevl.datasets.mm_datasets'])``. A module used by both
 (a backbone, say) registers in both.
 """
 from importlib.util import find_spec

@@ -7,7 +7,7 @@ import pytest
 from mmengine import Config
 from mmseg.registry import DATASETS
 
-import densevl.datasets  # noqa: F401  (registers densevl's dataset classes)
+import densevl.datasets.mm_datasets  # noqa: F401  (registers densevl's dataset classes)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / 'configs'
@@ -74,7 +74,8 @@ def test_every_method_has_a_config_per_benchmark():
 def test_config_matches_its_dataset(path):
     cfg = _load(path)
     assert cfg.default_scope == 'mmseg'
-    assert cfg.custom_imports['imports'] == ['densevl.models', 'densevl.datasets']
+    assert cfg.custom_imports['imports'] == ['densevl.models.mm_adapters',
+                                             'densevl.datasets.mm_datasets']
     assert cfg.model.type == 'TrainingFreeSegmentor'
     assert _depth(path) <= 3
 

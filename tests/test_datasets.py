@@ -8,7 +8,7 @@ from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS
 from PIL import Image
 
-import densevl.datasets  # noqa: F401  (registers the datasets)
+import densevl.datasets.mm_datasets  # noqa: F401  (registers the datasets)
 
 H, W = 6, 8
 

@@ -1,7 +1,7 @@
 """DenseCLIP's plain-PyTorch core against golden tensors of the reference, and its behaviour.
 
 ``tests/golden/denseclip.pt`` holds tiny seeded weights under the reference's key names, inputs,
-and the outputs of raoyongming/DenseCLIP's own modules on them; ``tools/make_golden_denseclip.py``
+and the outputs of the reference code's own modules on them; ``tools/make_golden_denseclip.py``
 made it (see ``tests/golden/README.md``). Everything runs in fp32, so agreement is to 1e-5.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """DenseCLIPSegmentor (mmseg adapter), its configs, tools and checkpoint converter, on tiny CLIPs.
 
 The converter is checked twice. (1) Round trip: a tiny segmentor's tensors are written under the
-key names of raoyongming/DenseCLIP's released segmentation checkpoints, converted, loaded strictly
+key names of DenseCLIP's released segmentation checkpoints, converted, loaded strictly
 into a freshly built model, which must then compute what the original did. (2) Reference: the
 tiny *reference* weights of ``tests/golden/denseclip.pt`` (saved under the reference modules' own
 state-dict keys), assembled into the published layout and converted, must reproduce the outputs
@@ -37,8 +37,8 @@ from mmengine.runner import load_checkpoint
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-import densevl.datasets  # noqa: F401
-import densevl.models  # noqa: F401
+import densevl.datasets.mm_datasets  # noqa: F401
+import densevl.models.mm_adapters  # noqa: F401
 from densevl.apis import OpenVocabSegInferencer
 from densevl.models.clip import create_clip
 from densevl.models.clip.model_zoo import MODEL_ZOO, SYNTHETIC_CONFIGS, ZooEntry

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 
-import densevl.datasets  # noqa: F401
+import densevl.datasets.mm_datasets  # noqa: F401
 from densevl.datasets.synthetic import CLASSES, STUFF_CLASSES, write_dataset
 from densevl.evaluation import evaluate_segmentation, mean_iou
 from densevl.registry import SEG_DATASETS

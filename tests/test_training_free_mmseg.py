@@ -10,8 +10,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-import densevl.datasets  # noqa: F401
-import densevl.models  # noqa: F401
+import densevl.datasets.mm_datasets  # noqa: F401
+import densevl.models.mm_adapters  # noqa: F401
 from densevl.registry import SEG_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]

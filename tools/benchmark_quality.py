@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 
-import densevl.datasets  # noqa: F401 - registers SyntheticSceneDataset
+import densevl.datasets.mm_datasets  # noqa: F401 - registers SyntheticSceneDataset
 from densevl.apis.seg_inferencer import OPENAI_MEAN, OPENAI_STD
 from densevl.datasets.synthetic import (
     CLASSES,
@@ -172,7 +172,7 @@ def trained_segmentor(work_dirs: Path, name: str):
     from mmengine.runner import load_checkpoint
 
     import densevl.engine  # noqa: F401 - mmengine checkpoints under weights_only loading
-    import densevl.models  # noqa: F401
+    import densevl.models.mm_adapters  # noqa: F401
     from densevl.registry import SEG_MODELS
     run = SEG_RUN.format(name)
     checkpoint = work_dirs / run / 'iter_400.pth'

@@ -1,6 +1,6 @@
 """Convert a released DenseCLIP segmentation checkpoint into densevl's DenseCLIPSegmentor.
 
-Reads the ``.pth`` that raoyongming/DenseCLIP released (an mmcv 1.x checkpoint whose
+Reads the ``.pth`` that the DenseCLIP reference code released (an mmcv 1.x checkpoint whose
 ``state_dict`` holds ``backbone.*``, ``text_encoder.*``, ``context_decoder.*``, ``contexts``,
 ``gamma``, ``neck.*``, ``decode_head.*``), renames its keys (see
 ``densevl/models/denseclip/checkpoint.py``), fits positional tables as DenseCLIP loads them
@@ -74,8 +74,8 @@ def build_model(config: str, options: dict | None):
     if options:
         cfg.merge_from_dict(options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
-    import densevl.datasets  # noqa: F401 - dataset types used as class_names
-    import densevl.models  # noqa: F401 - registers DenseCLIPSegmentor
+    import densevl.datasets.mm_datasets  # noqa: F401 - dataset types used as class_names
+    import densevl.models.mm_adapters  # noqa: F401 - registers DenseCLIPSegmentor
     from densevl.registry import SEG_MODELS
 
     model = SEG_MODELS.build(cfg.model)

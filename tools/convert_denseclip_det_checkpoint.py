@@ -52,7 +52,7 @@ def build_model(config: str):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    import densevl.models  # noqa: F401 - registers the detectors
+    import densevl.models.mm_adapters  # noqa: F401 - registers the detectors
     from densevl.registry import DET_MODELS
 
     cfg = Config.fromfile(config)

@@ -1,4 +1,4 @@
-"""Golden DenseCLIP tensors from the reference implementation (raoyongming/DenseCLIP).
+"""Golden DenseCLIP tensors from the reference implementation (the DenseCLIP reference code).
 
 The reference's ``segmentation/denseclip`` and ``detection/denseclip`` folders are extracted from
 a bare mirror at a pinned commit and imported where they lie, as two packages. They were written
@@ -49,7 +49,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-REPO = 'raoyongming/DenseCLIP'
+REPO = 'the DenseCLIP reference code'
 MIRROR = 'raoyongming+DenseCLIP'
 COMMIT = '5eda47f01a1011286c98425554cc96e7df6eb759'
 FOLDERS = {'seg': 'segmentation/denseclip', 'det': 'detection/denseclip'}

@@ -1,6 +1,6 @@
 # Runtime shared by every densevl config: mmseg scope, densevl modules, test-only loops.
 default_scope = 'mmseg'
-custom_imports = dict(imports=['densevl.models', 'densevl.datasets'], allow_failed_imports=False)
+custom_imports = dict(imports=['densevl.models.mm_adapters', 'densevl.datasets.mm_datasets'], allow_failed_imports=False)
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,6 +1,6 @@
 # Runtime of densevl's detection configs: mmdet scope, densevl modules, epoch-based logging.
 default_scope = 'mmdet'
-custom_imports = dict(imports=['densevl.models', 'densevl.datasets'], allow_failed_imports=False)
+custom_imports = dict(imports=['densevl.models.mm_adapters', 'densevl.datasets.mm_datasets'], allow_failed_imports=False)
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -1,4 +1,4 @@
-# DenseCLIP Mask R-CNN, CLIP RN101 (raoyongming/DenseCLIP
+# DenseCLIP Mask R-CNN, CLIP RN101 (the DenseCLIP reference code
 # detection/configs/mask_rcnn_denseclip_r101_fpn_1x_coco.py). As the RN50 config with the RN101
 # tower (same level widths; 512-d joint space). Published: 42.6 box AP, 39.6 mask AP on COCO
 # val2017.

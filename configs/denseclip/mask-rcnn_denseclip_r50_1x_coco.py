@@ -1,4 +1,4 @@
-# DenseCLIP Mask R-CNN, CLIP RN50 (Rao et al., CVPR 2022; raoyongming/DenseCLIP
+# DenseCLIP Mask R-CNN, CLIP RN50 (Rao et al., CVPR 2022; the DenseCLIP reference code
 # detection/configs/mask_rcnn_denseclip_r50_fpn_1x_coco.py): the score map of the 80 COCO classes
 # (cos / 0.07) concatenated to res5, auxiliary box-target loss (loss_aux_seg, weight 1),
 # attention-pool positions for 1344-pixel inputs. Paper: 40.2 box AP, 37.6 mask AP on COCO val2017.

@@ -1,4 +1,4 @@
-# DenseCLIP RetinaNet, CLIP RN50 (Rao et al., CVPR 2022; raoyongming/DenseCLIP
+# DenseCLIP RetinaNet, CLIP RN50 (Rao et al., CVPR 2022; the DenseCLIP reference code
 # detection/configs/retinanet_denseclip_r50_fpn_1x_coco.py): the score map of the 80 COCO classes
 # (cos / 0.07) concatenated to res5, auxiliary box-target loss (loss_seg, weight 1), attention-pool
 # positions for 1344-pixel inputs. Paper: 37.8 box AP on COCO val2017.

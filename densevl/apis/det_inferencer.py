@@ -81,7 +81,7 @@ class OpenVocabDetInferencer:
         from mmengine.runner import load_checkpoint
 
         import densevl.engine  # noqa: F401 - mmengine checkpoints under weights-only loading
-        import densevl.models  # noqa: F401 - registers the detectors
+        import densevl.models.mm_adapters  # noqa: F401 - registers the detectors
 
         from ..registry import DET_MODELS
 

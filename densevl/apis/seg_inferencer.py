@@ -109,9 +109,9 @@ class OpenVocabSegInferencer:
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
 
-        import densevl.datasets  # noqa: F401 - registers the dataset classes
+        import densevl.datasets.mm_datasets  # noqa: F401 - registers the dataset classes
         import densevl.engine  # noqa: F401 - lets torch load mmengine checkpoints
-        import densevl.models  # noqa: F401 - registers the adapters
+        import densevl.models.mm_adapters  # noqa: F401 - registers the adapters
 
         from ..registry import SEG_MODELS
 

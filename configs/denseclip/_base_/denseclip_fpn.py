@@ -1,4 +1,4 @@
-# DenseCLIP with a Semantic FPN, as published for ADE20K-150 (raoyongming/DenseCLIP,
+# DenseCLIP with a Semantic FPN, as published for ADE20K-150 (the DenseCLIP reference code,
 # segmentation/configs/denseclip_fpn_res50_512x512_80k.py): CLIP RN50 built at 512 px (attention
 # pool grid 16x16), 8 learned context vectors before a 5-token name slot, context decoder of
 # 3 layers (width 256, 4 heads), score map fused into res5, FPN (256) + FPNHead (256, dropout

@@ -4,7 +4,7 @@ Plain PyTorch: the key mapping, the positional-grid resizes DenseCLIP applies wh
 weights, and a comparison of a state dict with a model's, so that a converter can say exactly
 which keys do not fit.
 
-Key layout of a released DenseCLIP segmentor (``raoyongming/DenseCLIP``, its ``DenseCLIP``
+Key layout of a released DenseCLIP segmentor (``the DenseCLIP reference code``, its ``DenseCLIP``
 module) and where each part lives in :class:`~densevl.models.segmentors.DenseCLIPSegmentor`:
 
 =====================================  ===================================================

@@ -1,6 +1,6 @@
 """DenseCLIP's released detection checkpoints in this library's key layout.
 
-The published RetinaNet / Mask R-CNN ``.pth`` files (mmdet 2.x, ``raoyongming/DenseCLIP``) hold
+The published RetinaNet / Mask R-CNN ``.pth`` files (mmdet 2.x, DenseCLIP reference) hold
 ``backbone.*`` (the CLIP ModifiedResNet with its attention pool), ``text_encoder.*`` (the CLIP
 text tower, positional table truncated to 13 rows), ``context_decoder.*``, ``contexts``,
 ``gamma`` and the mmdet parts ``neck.*``, ``bbox_head.*``, ``rpn_head.*``, ``roi_head.*``. In

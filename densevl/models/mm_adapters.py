@@ -1,0 +1,16 @@
+"""Registers densevl's OpenMMLab adapters in mmseg's and mmdet's registries.
+
+Configs import this module through ``custom_imports``; the plain-PyTorch cores never do, so
+``densevl.models.clip`` / ``.text`` / ``.segmentors`` stay free of the mm stack at import time.
+"""
+from importlib.util import find_spec
+
+from .segmentors.denseclip_segmentor import DenseCLIPSegmentor
+from .segmentors.training_free import TrainingFreeSegmentor
+
+__all__ = ['DenseCLIPSegmentor', 'TrainingFreeSegmentor']
+
+if find_spec('mmdet') is not None:
+    from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet
+
+    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet']
