@@ -245,6 +245,10 @@ def test_loss_and_predict(method):
     with torch.no_grad():
         out = model.test_step(batch(len(SEEN), count=1))
     assert out[0].pred_sem_seg.data.shape == (1, 64, 64)
+    assert 'seg_logits' not in out[0]     # labels only, unless asked (with_seg_logits)
+    model.with_seg_logits = True
+    with torch.no_grad():
+        out = model.test_step(batch(len(SEEN), count=1))
     assert out[0].seg_logits.data.shape == (14, 64, 64)
 
 
@@ -284,9 +288,15 @@ def test_agnostic_variant_takes_any_texts():
         assert len(results) == 2
         assert results[0].labels.shape == (32, 24) and int(results[0].labels.max()) < len(texts)
         assert results[0].class_probs.shape == (len(texts), 32, 24)
-        assert torch.allclose(results[0].class_probs.sum(0), torch.ones(32, 24), atol=1e-5)
+        if not any(';' in t for t in texts):
+            assert torch.allclose(results[0].class_probs.sum(0), torch.ones(32, 24), atol=1e-5)
+    # synonyms: each query has its own softmax probability, a class the largest of its queries'
+    pooled = model.segment(images, ['pink', 'purple; violet', 'grass'])[1].class_probs
+    queries = model.segment(images, ['pink', 'purple', 'violet', 'grass'])[1].class_probs
+    expected = torch.stack([queries[0], queries[1:3].amax(0), queries[3]])
+    assert torch.allclose(pooled, expected, atol=1e-6)
     samples = model.predict(images, texts=['pink', 'grass'])
-    assert samples[0].seg_logits.data.shape == (2, 64, 48)
+    assert samples[0].pred_sem_seg.data.shape == (1, 64, 48)
     # the slide buffer follows the vocabulary in use, and is restored after the call
     model.test_cfg = ConfigDict(mode='slide', crop_size=(32, 32), stride=(24, 24))
     assert model.segment(images, ['pink', 'grass', 'sky'])[0].class_probs.shape == (3, 64, 48)
@@ -353,6 +363,20 @@ def test_train_and_test_tools(synthetic_root, tmp_path):
     with open(preds, 'rb') as f:
         results = pickle.load(f)
     assert len(results) == 4 and results[0]['pred_sem_seg']['data'].shape == (1, 64, 64)
+    assert 'seg_logits' not in results[0]
+    # multi-scale + flip: 12 predictions per image, their softmax averaged by SegTTAModel
+    _tool('test').main([config, str(work / 'iter_3.pth'), '--work-dir', str(tmp_path / 'tta'),
+                        '--tta', '--out', str(preds), '--cfg-options', *options])
+    with open(preds, 'rb') as f:
+        results = pickle.load(f)
+    assert len(results) == 4 and results[0]['pred_sem_seg']['data'].shape == (1, 64, 64)
+    averaged = results[0]['seg_logits']['data'].exp()   # the log of the averaged softmax
+    assert averaged.shape == (14, 64, 64)
+    assert torch.allclose(averaged.sum(0), torch.ones(64, 64), atol=1e-5)
+    assert torch.equal(results[0]['pred_sem_seg']['data'][0], averaged.argmax(0))
+    training_free = 'configs/training_free/sclip_clip-synthetic-tiny_training-free_synthetic-64.py'
+    with pytest.raises(SystemExit, match='--tta needs tta_pipeline in the config'):
+        _tool('test').setup_cfg(_tool('test').parse_args([str(ROOT / training_free), '--tta']))
 
 
 # ----- checkpoint conversion -------------------------------------------------------------------

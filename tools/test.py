@@ -7,6 +7,7 @@ Examples:
         --cfg-options model.clip.pretrained=/path/to/ViT-B-16.pt
     python tools/test.py CONFIG CHECKPOINT --out preds/ --show-dir vis/
     python tools/test.py CONFIG --texts "background;sky;wall,aeroplane,bicycle,..."
+    python tools/test.py CONFIG CHECKPOINT --tta     # multi-scale + flip (the config's tta_*)
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ import densevl.engine  # noqa: E402,F401
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
-from mmengine.model import is_model_wrapper  # noqa: E402
+from mmengine.model import BaseTTAModel, is_model_wrapper  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
@@ -53,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--texts', help='vocabulary for this run, overriding model.class_names: '
                         'comma-separated classes, synonyms joined by ";" '
                         '("person;man,dog"), or a names file, one class per line')
+    parser.add_argument('--tta', action='store_true',
+                        help="test-time augmentation: the dataset config's tta_pipeline "
+                        "(multi-scale + flip), predictions merged by the runtime's tta_model")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. model.slide=None')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -93,6 +97,23 @@ def _trigger_visualization(cfg: Config, show_dir: str) -> None:
     cfg.visualizer['save_dir'] = show_dir
 
 
+def _use_tta(cfg: Config) -> None:
+    missing = [key for key in ('tta_model', 'tta_pipeline') if cfg.get(key) is None]
+    if missing:
+        raise SystemExit(f'--tta needs {" and ".join(missing)} in the config (the ADE20K and '
+                         'synthetic training dataset configs define tta_pipeline, '
+                         'default_runtime.py tta_model)')
+    from densevl.registry import SEG_MODELS
+    model_cls = SEG_MODELS.get(cfg.model.type)
+    if not getattr(model_cls, 'supports_tta', False):
+        raise SystemExit(f'--tta: {cfg.model.type} does not give the per-class logits that '
+                         "mmseg's SegTTAModel averages; DenseCLIPSegmentor does")
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.model.with_seg_logits = True
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
 def setup_cfg(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -108,6 +129,8 @@ def setup_cfg(args: argparse.Namespace) -> Config:
         cfg.load_from = args.checkpoint
     if args.texts is not None:
         cfg.model.class_names = parse_texts(args.texts)
+    if args.tta:
+        _use_tta(cfg)
     if args.show_dir:
         _trigger_visualization(cfg, args.show_dir)
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
@@ -122,7 +145,9 @@ def setup_cfg(args: argparse.Namespace) -> Config:
 def set_vocabulary(runner: Runner, texts: str | list[str] | None) -> None:
     """Give a model without a vocabulary (``class_names=None``) the dataset's classes, and warn
     when ``--texts`` does not have as many classes as the dataset it is scored against."""
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    model = runner.model
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
     if texts is None and getattr(model, 'class_names', ()) is not None:
         return
     classes = runner.test_loop.dataloader.dataset.metainfo.get('classes')
@@ -141,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = setup_cfg(args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    set_vocabulary(runner, cfg.model.class_names if args.texts is not None else None)
+    set_vocabulary(runner, parse_texts(args.texts) if args.texts is not None else None)
     if args.out and args.out.endswith(('.pkl', '.pickle')):
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()

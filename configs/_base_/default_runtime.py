@@ -27,3 +27,6 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
+# tools/test.py --tta wraps the model in it and runs the dataset config's tta_pipeline: mmseg's
+# SegTTAModel (softmax averaged over the augmentations) that keeps the averaged probabilities.
+tta_model = dict(type='MeanSoftmaxTTAModel')

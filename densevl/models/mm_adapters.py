@@ -7,8 +7,9 @@ from importlib.util import find_spec
 
 from .segmentors.denseclip_segmentor import DenseCLIPSegmentor
 from .segmentors.training_free import TrainingFreeSegmentor
+from .segmentors.tta import MeanSoftmaxTTAModel
 
-__all__ = ['DenseCLIPSegmentor', 'TrainingFreeSegmentor']
+__all__ = ['DenseCLIPSegmentor', 'MeanSoftmaxTTAModel', 'TrainingFreeSegmentor']
 
 if find_spec('mmdet') is not None:
     from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet

@@ -22,6 +22,23 @@ test_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
+# Multi-scale + flip test (tools/test.py --tta): mmseg 0.x's --aug-test, which DenseCLIP's
+# multi-scale figures use: the (2048, 512) scale times 0.5-1.75, each also flipped; the
+# softmax of the 12 predictions is averaged (mmseg's SegTTAModel, tta_model in the runtime).
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=(int(2048 * r), int(512 * r)), keep_ratio=True)
+             for r in img_ratios],
+            [dict(type='RandomFlip', prob=0., direction='horizontal'),
+             dict(type='RandomFlip', prob=1., direction='horizontal')],
+            [dict(type='LoadAnnotations', reduce_zero_label=True)],
+            [dict(type='PackSegInputs')],
+        ])
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=4,

@@ -3,116 +3,40 @@ CLIP-FPN baseline, as an :class:`mmseg.models.segmentors.EncoderDecoder`."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-import open_clip
 import torch
 from mmengine.config import ConfigDict
+from mmengine.structures import PixelData
 from mmseg.models.losses import accuracy
 from mmseg.models.segmentors import BaseSegmentor, EncoderDecoder
 from mmseg.models.utils import resize
+from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, SampleList, add_prefix
 from torch import Tensor, nn
 
 # Runner checkpoints (iter_*.pth) of this model must load wherever it is built, e.g. in
 # OpenVocabSegInferencer(config, weights=...), under torch's weights-only torch.load.
 from ... import engine  # noqa: F401
-from ...registry import SEG_DATASETS, SEG_MODELS
+from ...registry import SEG_MODELS
 from ..clip import MODEL_ZOO, CLIPDenseResNet, create_clip
-from ..denseclip import (
-    CLIPViTFeaturePyramid,
-    ContextDecoder,
-    ContextPromptTextEncoder,
-    DenseCLIPCore,
-    batched_score_map,
-)
+from ..denseclip import ContextDecoder, ContextPromptTextEncoder, DenseCLIPCore, batched_score_map
 from ..denseclip.checkpoint import copy_clip_weights, set_position_grid
 from ..heads import TextCosineFPNHead  # noqa: F401  (registers the vocabulary-agnostic head)
-from ..text import parse_class_names, read_class_names_file
-from .label_assignment import assign_labels, pool_query_probs
+from ..text import parse_class_names
+from .clip_ensemble import FrozenCLIPEnsemble
+from .denseclip_parts import (  # noqa: F401  (check_activation: part of this module's API)
+    SegmentorVocabulary,
+    check_activation,
+    drop_embedding_head,
+    image_encoder_for,
+    resolve_class_names,
+)
+from .label_assignment import assign_labels, best_queries, pool_query_probs
+from .slide_inference import SlideScores, slide_windows, whole_image
 from .zero_shot_segmenter import Segmentation
 
 STRIDES = (4, 8, 16, 32)
-
-
-def resolve_class_names(class_names: str | Sequence[str] | None) -> list[str] | None:
-    """Class entries from a list, a names file (one class a line), or a registered dataset type
-    (its ``METAINFO['classes']``, which is what DenseCLIP trained with); None stays None."""
-    if class_names is None:
-        return None
-    if not isinstance(class_names, str):
-        return [str(name) for name in class_names]
-    if os.path.isfile(class_names):
-        return read_class_names_file(class_names)
-    dataset = SEG_DATASETS.get(class_names)
-    classes = getattr(dataset, 'METAINFO', {}).get('classes') if dataset is not None else None
-    if not classes:
-        raise ValueError(f'class_names={class_names!r} is neither a names file nor a registered '
-                         'dataset type; pass a list, a file with one class a line, or a dataset '
-                         "type such as 'ADE20KDataset'")
-    return [name.strip() for name in classes]
-
-
-@dataclass(frozen=True)
-class _Vocabulary:
-    """Class entries, their synonyms (queries) and the text tokens of the queries."""
-
-    names: tuple[str, ...]
-    queries: tuple[str, ...]
-    query_to_class: Tensor
-    tokens: Tensor | None
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.names)
-
-    @property
-    def has_synonyms(self) -> bool:
-        return len(self.queries) != len(self.names)
-
-
-def check_activation(model_name: str, pretrained: str | None) -> None:
-    """Refuse an open_clip architecture whose activation differs from its pretrained tag's.
-
-    OpenAI's CLIPs were trained with QuickGELU; open_clip's ``'RN50'``, ``'ViT-B-16'`` ... use
-    GELU and only warn when given ``pretrained='openai'``. DenseCLIP fine-tunes OpenAI's weights
-    in their own architecture, so the ``-quickgelu`` names are the right ones.
-    """
-    if model_name in MODEL_ZOO or not pretrained or os.path.exists(pretrained):
-        return
-    tag = bool(open_clip.get_pretrained_cfg(model_name, pretrained).get('quick_gelu', False))
-    model = bool((open_clip.get_model_config(model_name) or {}).get('quick_gelu', False))
-    if tag != model:
-        fix = model_name + '-quickgelu' if tag else model_name.removesuffix('-quickgelu')
-        raise ValueError(f'the {pretrained!r} weights of {model_name!r} were trained with '
-                         f'{"QuickGELU" if tag else "GELU"} but the {model_name!r} architecture '
-                         f'uses {"GELU" if tag else "QuickGELU"}; use model_name={fix!r}')
-
-
-def _image_encoder(visual: nn.Module, vit: dict | None,
-                   name: str) -> tuple[nn.Module, int, list[int]]:
-    """DenseCLIP's image encoder around an open_clip tower, its stride (the dense embeddings')
-    and the channels of its four levels."""
-    if hasattr(visual, 'attnpool'):
-        if vit:
-            raise ValueError(f'vit options given for {name!r}, a ModifiedResNet')
-        levels = [layer[-1].conv3.out_channels
-                  for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4)]
-        return CLIPDenseResNet(visual, mode='plain'), 32, levels
-    encoder = CLIPViTFeaturePyramid(visual, **(vit or {}))
-    return encoder, encoder.patch_size, list(encoder.out_channels)
-
-
-def _drop_embedding_head(visual: nn.Module) -> None:
-    """Remove CLIP's embedding head (attention pool; ViT: ``ln_post`` and ``proj``), which the
-    baseline does not use: DenseCLIP's baseline backbones (``CLIPResNet``,
-    ``CLIPVisionTransformer`` without ``get_embeddings``) do not have one either."""
-    if hasattr(visual, 'attnpool'):
-        visual.attnpool = None
-    else:
-        visual.ln_post, visual.proj = nn.Identity(), None
 
 
 @SEG_MODELS.register_module()
@@ -120,7 +44,9 @@ class DenseCLIPSegmentor(EncoderDecoder):
     """DenseCLIP (Rao et al., CVPR 2022): a CLIP backbone, language-guided FPN, Semantic FPN head.
 
     The maths is :class:`~densevl.models.denseclip.DenseCLIPCore`'s; this adapter adds the mmseg
-    neck and heads and uses :class:`EncoderDecoder`'s slide/whole inference and postprocessing.
+    neck and heads. Prediction places windows and resizes as :class:`EncoderDecoder`'s slide /
+    whole inference does, but labels come from the low-resolution logits through the fused
+    upsample-argmax, so no ``(K, H, W)`` tensor is built unless ``with_seg_logits`` asks for one.
 
     * **DenseCLIP** (``use_context=True``): the score map of the dense image embeddings against
       the context-refined class embeddings is concatenated to one backbone level (res5; stride 16
@@ -130,6 +56,9 @@ class DenseCLIPSegmentor(EncoderDecoder):
     * **Vocabulary-agnostic** (``vocabulary_agnostic=True`` with a :class:`TextCosineFPNHead`):
       the FPN gets a ``C``-channel summary of the score map instead, and the head classifies
       pixels by cosine with the refined text embeddings, so any texts can be segmented.
+      ``clip_ensemble`` adds a frozen copy of the CLIP whose training-free scores are ensembled
+      with the head's at inference, CLIP weighing more for names outside the training
+      vocabulary (:class:`FrozenCLIPEnsemble`).
     * **CLIP-FPN baseline** (``use_context=False``, ``identity_loss=None``): the CLIP image tower
       as an ordinary backbone under the same FPN, without its embedding head; no text.
 
@@ -166,10 +95,19 @@ class DenseCLIPSegmentor(EncoderDecoder):
         tau: the identity head's temperature (its logits are ``score_map / tau``).
         identity_loss: loss config of the identity auxiliary head, or None.
         auxiliary_head: optional mmseg auxiliary head(s) on the FPN outputs.
+        clip_ensemble: vocabulary-agnostic only: :class:`FrozenCLIPEnsemble` options
+            (``mode``, ``templates``, ``logit_scale``, ``seen_weight``, ``unseen_weight``); the
+            frozen CLIP is ``clip``'s model with its original weights, saved in checkpoints.
+        with_seg_logits: also attach ``seg_logits`` (logits ``(K, H, W)`` at the original size,
+            by mmseg's own inference) to each prediction, as mmseg's test-time augmentation
+            needs; off, predictions hold ``pred_sem_seg`` only.
         train_cfg, test_cfg: mmseg's; ``test_cfg=dict(mode='slide', crop_size=..., stride=...)``
             or ``dict(mode='whole')``.
         data_preprocessor, init_cfg: mmengine's.
     """
+
+    #: ``tools/test.py --tta`` may wrap it in mmseg's SegTTAModel (it sets ``with_seg_logits``).
+    supports_tta = True
 
     def __init__(self, *, clip: dict, neck: OptConfigType, decode_head: ConfigType,
                  class_names: str | Sequence[str] | None = None,
@@ -180,6 +118,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
                  context_decoder: dict | None = None, score_concat_index: int | None = None,
                  gamma_init: float = 1e-4, agnostic_temperature: float = 0.07,
                  tau: float = 0.07, identity_loss: OptConfigType = None,
+                 clip_ensemble: dict | None = None, with_seg_logits: bool = False,
                  auxiliary_head: OptConfigType = None, train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None, data_preprocessor: OptConfigType = None,
                  init_cfg: OptConfigType = None) -> None:
@@ -194,6 +133,10 @@ class DenseCLIPSegmentor(EncoderDecoder):
             raise ValueError('use_context=False is the CLIP-FPN baseline: it has no text and no '
                              'score map, so vocabulary_agnostic, identity_loss and a text head '
                              f'({head_type}) do not apply')
+        if clip_ensemble is not None and not vocabulary_agnostic:
+            raise ValueError('clip_ensemble weighs CLIP more for names outside the training '
+                             'vocabulary; only the vocabulary-agnostic variant takes such names '
+                             '(vocabulary_agnostic=True)')
         if vocabulary_agnostic and not takes_text:
             raise ValueError(f'the vocabulary-agnostic variant classifies pixels against the text '
                              f'embeddings; {head_type} has a fixed num_classes classifier: use '
@@ -212,7 +155,14 @@ class DenseCLIPSegmentor(EncoderDecoder):
         #: True while the CLIP towers hold random weights (an open_clip name before
         #: :meth:`load_clip_weights`, or no pretrained weights at all).
         self.clip_random_weights = bundle.random_weights
-        image_encoder, stride, levels = _image_encoder(bundle.model.visual, vit, name)
+        #: The frozen CLIP of the inference ensemble (vocabulary-agnostic variant), with CLIP's
+        #: original weights: copied now, or with the pending open_clip weights.
+        self.clip_ensemble = None
+        if clip_ensemble is not None:
+            self.clip_ensemble = FrozenCLIPEnsemble(model_name=name, **clip_ensemble)
+            if self._pending_clip is None:
+                self.clip_ensemble.load_from(bundle.model)
+        image_encoder, stride, levels = image_encoder_for(bundle.model.visual, vit, name)
         if input_resolution is not None:
             if input_resolution % stride:
                 raise ValueError(f'input_resolution {input_resolution} is not a multiple of the '
@@ -240,7 +190,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
             if takes_text:
                 head_cfg.setdefault('embed_dims', image_encoder.embed_dim)
         else:
-            _drop_embedding_head(bundle.model.visual)
+            drop_embedding_head(bundle.model.visual)
             self.backbone = image_encoder
 
         if neck is not None:
@@ -254,10 +204,11 @@ class DenseCLIPSegmentor(EncoderDecoder):
         self._init_auxiliary_head(auxiliary_head)
         self.identity_loss = SEG_MODELS.build(identity_loss) if identity_loss else None
         self.tau = tau
+        self.with_seg_logits = bool(with_seg_logits)
         self.train_cfg = train_cfg
         self.test_cfg = ConfigDict(test_cfg or dict(mode='whole'))
-        self._vocab_cache: dict[tuple[str, ...], _Vocabulary] = {}
-        self._active: _Vocabulary | None = None
+        self._vocab_cache: dict[tuple[str, ...], SegmentorVocabulary] = {}
+        self._active: SegmentorVocabulary | None = None
         for names in (self._class_names, self._train_class_names):
             if names is not None:
                 self._check_vocabulary(self._vocabulary(names), training=False)
@@ -283,7 +234,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
             return None
         return [query for synonyms in parse_class_names(names) for query in synonyms]
 
-    def _vocabulary(self, names: Sequence[str]) -> _Vocabulary:
+    def _vocabulary(self, names: Sequence[str]) -> SegmentorVocabulary:
         key = tuple(names)
         if key not in self._vocab_cache:
             if self.core is None:    # the baseline's classes are labels, not texts
@@ -295,10 +246,10 @@ class DenseCLIPSegmentor(EncoderDecoder):
             tokens = self.core.text_encoder.tokenize(queries) if self.core is not None else None
             if len(self._vocab_cache) >= 4:
                 self._vocab_cache.clear()
-            self._vocab_cache[key] = _Vocabulary(key, queries, index, tokens)
+            self._vocab_cache[key] = SegmentorVocabulary(key, queries, index, tokens)
         return self._vocab_cache[key]
 
-    def _check_vocabulary(self, vocab: _Vocabulary, *, training: bool) -> None:
+    def _check_vocabulary(self, vocab: SegmentorVocabulary, *, training: bool) -> None:
         if self.core is None:
             if vocab.num_classes != self.decode_head.out_channels:
                 raise ValueError(f'the CLIP-FPN baseline has {self.decode_head.out_channels} '
@@ -318,7 +269,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
             raise ValueError('the training vocabulary has synonyms (";"); train with one name '
                              'per class and use synonyms at inference')
 
-    def _default_vocabulary(self, texts: Sequence[str] | None) -> _Vocabulary:
+    def _default_vocabulary(self, texts: Sequence[str] | None) -> SegmentorVocabulary:
         names = list(texts) if texts is not None else self.class_names
         if not names:
             raise ValueError('no vocabulary: pass texts=[...] or set model.class_names in the '
@@ -328,7 +279,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
         return vocab
 
     @contextlib.contextmanager
-    def _vocabulary_in_use(self, texts: Sequence[str] | None) -> Iterator[_Vocabulary]:
+    def _vocabulary_in_use(self, texts: Sequence[str] | None) -> Iterator[SegmentorVocabulary]:
         vocab = self._default_vocabulary(texts)
         previous = self._active, self.out_channels
         # EncoderDecoder's slide inference sizes its buffer by out_channels.
@@ -351,7 +302,7 @@ class DenseCLIPSegmentor(EncoderDecoder):
         encoder = self.image_encoder
         return encoder.visual if isinstance(encoder, CLIPDenseResNet) else encoder.encoder.visual
 
-    def _decode_inputs(self, inputs: Tensor, vocab: _Vocabulary
+    def _decode_inputs(self, inputs: Tensor, vocab: SegmentorVocabulary
                        ) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
         """The decode head's inputs, the FPN outputs and the score map ``(B, Q, h, w)``."""
         score_map = text = None
@@ -370,8 +321,34 @@ class DenseCLIPSegmentor(EncoderDecoder):
         head_inputs = [text, *levels] if self._head_takes_text else levels
         return head_inputs, levels, score_map
 
+    def _query_logits(self, inputs: Tensor, vocab: SegmentorVocabulary) -> Tensor:
+        """The head's logits per query, at its own stride (with the frozen CLIP's scores
+        ensembled in when ``clip_ensemble`` is on).
+
+        Shapes:
+            inputs: ``(B, 3, H, W)``; returns ``(B, Q, H / 4, W / 4)``.
+        """
+        logits = self.decode_head.forward(self._decode_inputs(inputs, vocab)[0])
+        if self.clip_ensemble is not None:
+            logits = self.clip_ensemble(inputs, logits, vocab.queries,
+                                        seen=set(self._train_queries() or ()))
+        return logits
+
+    def _query_scores(self, inputs: Tensor, vocab: SegmentorVocabulary,
+                      region: tuple[int, int, int, int] | None = None) -> SlideScores:
+        """Query logits over ``inputs`` by ``test_cfg.mode``: mmseg's sliding windows or the
+        whole input, kept at the head's resolution; ``region`` crops the averages (padding)."""
+        fn = lambda x: self._query_logits(x, vocab)
+        if self.test_cfg.mode == 'slide':
+            return slide_windows(fn, inputs, crop=tuple(self.test_cfg.crop_size),
+                                 stride=tuple(self.test_cfg.stride), patch_size=1, region=region)
+        if self.test_cfg.mode != 'whole':
+            raise ValueError(f"test_cfg.mode must be 'slide' or 'whole', got "
+                             f'{self.test_cfg.mode!r}')
+        return whole_image(fn, inputs, region)
+
     @staticmethod
-    def _pool(logits: Tensor, vocab: _Vocabulary) -> Tensor:
+    def _pool(logits: Tensor, vocab: SegmentorVocabulary) -> Tensor:
         return pool_query_probs(logits, vocab.query_to_class) if vocab.has_synonyms else logits
 
     def extract_feat(self, inputs: Tensor) -> list[Tensor]:
@@ -379,10 +356,11 @@ class DenseCLIPSegmentor(EncoderDecoder):
         return self._decode_inputs(inputs, self._active or self._default_vocabulary(None))[1]
 
     def encode_decode(self, inputs: Tensor, batch_img_metas: list[dict]) -> Tensor:
-        """Class logits ``(B, K, H, W)`` at the input size, for the vocabulary in use."""
+        """Class logits ``(B, K, H, W)`` at the input size, for the vocabulary in use (what
+        mmseg's slide / whole inference asks of a window or batch)."""
         vocab = self._active or self._default_vocabulary(None)
-        head_inputs = self._decode_inputs(inputs, vocab)[0]
-        logits = self.decode_head.predict(head_inputs, batch_img_metas, self.test_cfg)
+        logits = resize(self._query_logits(inputs, vocab), size=inputs.shape[-2:],
+                        mode='bilinear', align_corners=self.align_corners)
         return self._pool(logits, vocab)
 
     def _forward(self, inputs: Tensor, data_samples: SampleList | None = None) -> Tensor:
@@ -420,20 +398,56 @@ class DenseCLIPSegmentor(EncoderDecoder):
 
     def predict(self, inputs: Tensor, data_samples: SampleList | None = None,
                 texts: Sequence[str] | None = None) -> SampleList:
-        """mmseg prediction (``pred_sem_seg``, ``seg_logits``) for ``texts`` (default
-        :attr:`class_names`), by ``test_cfg.mode`` slide or whole inference."""
+        """mmseg prediction (``pred_sem_seg``; ``seg_logits`` with ``with_seg_logits``) for
+        ``texts`` (default :attr:`class_names`), by ``test_cfg.mode`` slide or whole inference.
+
+        The labels are those of mmseg's inference and postprocessing (padding cropped, flips
+        undone, bilinear resize to ``ori_shape``, argmax), computed a chunk of queries at a
+        time from the head's low-resolution logits. Synonyms (``;``) are pooled after the last
+        resize (mmseg's path, ``with_seg_logits``, pools them at the input size).
+        """
         with self._vocabulary_in_use(texts) as vocab:
             if vocab.num_classes == 1:
                 # mmseg reads one output channel as binary segmentation with a threshold
                 raise ValueError('predict() needs at least two classes; segment() takes one '
                                  '(with prob_threshold)')
-            return super().predict(inputs, data_samples)
+            if self.with_seg_logits:
+                return super().predict(inputs, data_samples)
+            if data_samples is None:
+                data_samples = [SegDataSample(metainfo=dict(ori_shape=inputs.shape[-2:]))
+                                for _ in range(inputs.shape[0])]
+            for image, sample in zip(inputs, data_samples):
+                sample.set_data(dict(pred_sem_seg=PixelData(
+                    data=self._predict_labels(image[None], sample.metainfo, vocab))))
+        return data_samples
+
+    def _predict_labels(self, image: Tensor, meta: dict, vocab: SegmentorVocabulary) -> Tensor:
+        """Shapes: image ``(1, 3, H, W)``; returns ``(1, *ori_shape)`` int64."""
+        left, right, top, bottom = meta.get('img_padding_size',
+                                            meta.get('padding_size', (0, 0, 0, 0)))
+        height, width = image.shape[-2:]
+        region = (top, left, height - top - bottom, width - left - right)
+        scores = self._query_scores(image, vocab, region)
+        best, _ = best_queries(scores, logit_scale=1.0,
+                               out_size=tuple(meta.get('ori_shape', scores.size))[:2])
+        labels = vocab.query_to_class.to(best.device)[best]
+        if meta.get('flip'):
+            direction = meta.get('flip_direction')
+            if direction not in ('horizontal', 'vertical'):
+                raise ValueError(f'flip_direction {direction!r}: mmseg flips horizontal or '
+                                 'vertical')
+            labels = labels.flip(-1 if direction == 'horizontal' else -2)
+        return labels
 
     @torch.no_grad()
     def segment(self, images: Tensor, texts: Sequence[str], *,
                 out_size: tuple[int, int] | None = None, prob_threshold: float = 0.0,
                 background_index: int = -1, return_probs: bool = True) -> list[Segmentation]:
         """Segment normalised images for ``texts`` (the inferencer's entry point).
+
+        Each synonym gets its own softmax probability and a class the largest of its synonyms'
+        (as for the training-free models). Without ``return_probs`` no ``(B, K, H, W)`` tensor
+        is built.
 
         Args:
             images: ``(B, 3, H, W)`` normalised as the data preprocessor does.
@@ -444,16 +458,12 @@ class DenseCLIPSegmentor(EncoderDecoder):
                 ``background_index``.
             return_probs: also return the class probabilities ``(K, H, W)``.
         """
-        height, width = images.shape[-2:]
-        metas = [dict(ori_shape=(height, width), img_shape=(height, width),
-                      pad_shape=(height, width), padding_size=[0, 0, 0, 0])
-                 for _ in range(images.shape[0])]
         with self._vocabulary_in_use(texts) as vocab:
-            logits = self.inference(images, metas)
-        labels, probs = assign_labels(
-            logits, torch.arange(vocab.num_classes), logit_scale=1.0,
-            out_size=out_size or (height, width), prob_threshold=prob_threshold,
-            background_index=background_index, return_probs=return_probs)
+            scores = self._query_scores(images, vocab)
+            labels, probs = assign_labels(
+                scores, vocab.query_to_class, logit_scale=1.0,
+                out_size=out_size or tuple(images.shape[-2:]), prob_threshold=prob_threshold,
+                background_index=background_index, return_probs=return_probs)
         if probs is None:
             return [Segmentation(labels=lab, class_probs=None) for lab in labels]
         return [Segmentation(labels=lab, class_probs=p) for lab, p in zip(labels, probs)]
@@ -477,6 +487,8 @@ class DenseCLIPSegmentor(EncoderDecoder):
         source = create_clip(**self._pending_clip).model
         copy_clip_weights(source, self.clip_visual,
                           self.core.text_encoder if self.core is not None else None)
+        if self.clip_ensemble is not None:
+            self.clip_ensemble.load_from(source)
         self._pending_clip = None
         self.clip_random_weights = False
         return True

@@ -7,7 +7,7 @@ assignment can go through the vocabulary a chunk at a time with the same numbers
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +52,27 @@ class WindowScores:
                                align_corners=False)
         return scores[..., self.top:self.top + self.height, self.left:self.left + self.width]
 
+    def sample(self, size: tuple[int, int]) -> Tensor:
+        """The upsampled window map of :meth:`expand`, read at the cell centres of a
+        ``size`` grid laid over the window (e.g. another model's stride-4 map of it); equal to
+        :meth:`expand` when ``size`` is the window's.
+
+        Shapes:
+            returns ``(B, Q, *size)``.
+        """
+        (grid_h, grid_w), (padded_h, padded_w) = size, self.padded_size
+
+        def normalised(cells: int, length: int, offset: int, padded: int) -> Tensor:
+            centres = (torch.arange(cells, dtype=torch.float64) + 0.5) * (length / cells) - 0.5
+            return ((centres + offset + 0.5) / padded * 2 - 1).to(self.scores)
+
+        ys = normalised(grid_h, self.height, self.top, padded_h)
+        xs = normalised(grid_w, self.width, self.left, padded_w)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing='xy'), dim=-1)
+        grid = grid.expand(self.scores.shape[0], grid_h, grid_w, 2)
+        return F.grid_sample(self.scores, grid, mode='bilinear', padding_mode='border',
+                             align_corners=False)
+
 
 def window_scores(score_fn: ScoreFn, images: Tensor, patch_size: int) -> WindowScores:
     """Low-resolution score map of one window, padded to whole patches.
@@ -80,21 +101,34 @@ class SlideScores:
     """Sliding-window scores of an image batch, kept at the windows' own low resolution.
 
     :meth:`average` gives, for any range of queries, the average of the overlapping windows'
-    full-resolution maps, exactly as :func:`slide_score_map` computes it for all queries.
+    full-resolution maps, exactly as :func:`slide_score_map` computes it for all queries, over
+    ``region`` of the image (the whole image by default; mmseg's batches crop their padding).
 
     Args:
         windows: each window's scores and its top-left corner ``(y, x)`` in the image.
         size: the image's ``(H, W)``.
         count_dtype: dtype of the window counts (the images'), which sets the average's dtype.
+        region: ``(top, left, height, width)`` of the image that :meth:`average` covers.
     """
 
     def __init__(self, windows: list[tuple[WindowScores, int, int]], size: tuple[int, int],
-                 count_dtype: torch.dtype = torch.float32) -> None:
+                 count_dtype: torch.dtype = torch.float32,
+                 region: tuple[int, int, int, int] | None = None) -> None:
         if not windows:
             raise ValueError('a slide needs at least one window')
         self.windows = windows
-        self.size = (int(size[0]), int(size[1]))
+        self.image_size = (int(size[0]), int(size[1]))
+        top, left, height, width = region or (0, 0, *self.image_size)
+        if (min(top, left) < 0 or height <= 0 or width <= 0
+                or top + height > self.image_size[0] or left + width > self.image_size[1]):
+            raise ValueError(f'region {region} is not inside the {self.image_size} image')
+        self.region = (int(top), int(left), int(height), int(width))
         self.count_dtype = count_dtype
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)`` of the averages: the region's."""
+        return self.region[2], self.region[3]
 
     @property
     def num_queries(self) -> int:
@@ -105,48 +139,78 @@ class SlideScores:
         return self.windows[0][0].scores.shape[0]
 
     def average(self, start: int = 0, stop: int | None = None) -> Tensor:
-        """Window average of queries ``start:stop`` at full resolution.
+        """Window average of queries ``start:stop`` at full resolution, over the region.
 
         Shapes:
-            returns ``(B, stop - start, H, W)``.
+            returns ``(B, stop - start, height, width)`` of the region.
         """
-        height, width = self.size
+        top, left, height, width = self.region
         total = None
         count = None
         for window, y1, x1 in self.windows:
+            # the window's part inside the region, in region coordinates
+            ys, ye = max(y1, top) - top, min(y1 + window.height, top + height) - top
+            xs, xe = max(x1, left) - left, min(x1 + window.width, left + width) - left
+            if ys >= ye or xs >= xe:
+                continue
             scores = window.expand(start, stop)
             if total is None:
                 total = scores.new_zeros((*scores.shape[:2], height, width))
                 count = scores.new_zeros((1, 1, height, width), dtype=self.count_dtype)
-            y2, x2 = y1 + window.height, x1 + window.width
-            total[..., y1:y2, x1:x2] += scores
-            count[..., y1:y2, x1:x2] += 1
+            oy, ox = top - y1, left - x1
+            total[..., ys:ye, xs:xe] += scores[..., ys + oy:ye + oy, xs + ox:xe + ox]
+            count[..., ys:ye, xs:xe] += 1
         return total / count
 
 
-def slide_windows(score_fn: ScoreFn, images: Tensor, *, crop: int, stride: int,
-                  patch_size: int) -> SlideScores:
+def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or any(not isinstance(v, int) or v <= 0 for v in pair):
+        raise ValueError(f'slide {name} must be a positive int or an (h, w) pair of them, '
+                         f'got {value!r}')
+    return pair
+
+
+def slide_windows(score_fn: ScoreFn, images: Tensor, *, crop: int | Sequence[int],
+                  stride: int | Sequence[int], patch_size: int,
+                  region: tuple[int, int, int, int] | None = None) -> SlideScores:
     """Low-resolution scores of overlapping ``crop`` windows every ``stride`` pixels.
 
     Windows at the far edges are shifted inwards to stay inside the image; an image smaller than
-    a window is scored whole.
+    a window is scored whole (mmseg's slide inference places its windows the same way).
+
+    Args:
+        crop, stride: window size and step, an int or ``(h, w)``.
+        patch_size: each window is padded (centred) to a multiple of it before ``score_fn``;
+            1 for none.
+        region: see :class:`SlideScores`.
 
     Shapes:
         images: ``(B, 3, H, W)``.
     """
-    if crop <= 0 or stride <= 0:
-        raise ValueError(f'slide crop and stride must be positive, got {crop} and {stride}')
+    (crop_h, crop_w), (stride_h, stride_w) = _pair(crop, 'crop'), _pair(stride, 'stride')
     height, width = images.shape[-2:]
-    rows = max(height - crop + stride - 1, 0) // stride + 1
-    cols = max(width - crop + stride - 1, 0) // stride + 1
+    rows = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
+    cols = max(width - crop_w + stride_w - 1, 0) // stride_w + 1
     windows = []
     for r in range(rows):
         for c in range(cols):
-            y2, x2 = min(r * stride + crop, height), min(c * stride + crop, width)
-            y1, x1 = max(y2 - crop, 0), max(x2 - crop, 0)
+            y2, x2 = min(r * stride_h + crop_h, height), min(c * stride_w + crop_w, width)
+            y1, x1 = max(y2 - crop_h, 0), max(x2 - crop_w, 0)
             windows.append((window_scores(score_fn, images[..., y1:y2, x1:x2], patch_size),
                             y1, x1))
-    return SlideScores(windows, (height, width), images.dtype)
+    return SlideScores(windows, (height, width), images.dtype, region)
+
+
+def whole_image(score_fn: ScoreFn, images: Tensor,
+                region: tuple[int, int, int, int] | None = None) -> SlideScores:
+    """The scores of the whole image as one window (no padding), for the same label assignment.
+
+    Shapes:
+        images: ``(B, 3, H, W)``.
+    """
+    return slide_windows(score_fn, images, crop=tuple(images.shape[-2:]),
+                         stride=tuple(images.shape[-2:]), patch_size=1, region=region)
 
 
 def slide_score_map(score_fn: ScoreFn, images: Tensor, *, crop: int, stride: int,

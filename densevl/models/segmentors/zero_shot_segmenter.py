@@ -52,8 +52,9 @@ class ZeroShotSegmenter(nn.Module):
         self.clip = bundle.model
         self.random_weights = bundle.random_weights
         self.encoder = build_dense_encoder(self.clip.visual, mode=mode, naclip_std=naclip_std)
-        self.text = TextEmbedder(self.clip, bundle.tokenizer, model_id=bundle.model_id,
-                                 templates=templates, cache_dir=text_cache_dir)
+        self._text_args = dict(tokenizer=bundle.tokenizer, model_id=bundle.model_id,
+                               templates=templates, cache_dir=text_cache_dir)
+        self.text = TextEmbedder(self.clip, **self._text_args)
         self.logit_scale = float(logit_scale)
         self.slide = dict(slide) if slide else None
         self.prob_threshold = float(prob_threshold)
@@ -70,13 +71,31 @@ class ZeroShotSegmenter(nn.Module):
             self._vocab, self._vocab_key = self.text(list(class_names)), key
         return self._vocab
 
-    def _window_scores(self, images: Tensor, text: Tensor) -> Tensor:
+    def window_scores(self, images: Tensor, text: Tensor) -> Tensor:
+        """Cosine of the dense embeddings with ``text``.
+
+        Shapes:
+            images: ``(B, 3, H, W)``, sides multiples of the patch size; text ``(Q, C)``;
+            returns ``(B, Q, H / p, W / p)``.
+        """
         return score_map(self.encoder.forward_dense(images, return_global=False).dense, text)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # New CLIP weights: the text embeddings (and their cache key) must be recomputed.
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if any(key.startswith(prefix + 'clip.') for key in state_dict):
+            self.reset_text_cache()
+            self.random_weights = False
+
+    def reset_text_cache(self) -> None:
+        """Forget the text embeddings after the CLIP's weights changed."""
+        self.text = TextEmbedder(self.clip, **self._text_args)
+        self._vocab_key = self._vocab = None
 
     def _scores(self, images: Tensor, vocabulary: Vocabulary, *,
                 dense: bool) -> Tensor | SlideScores:
         text = vocabulary.embeddings.to(images.device)
-        fn = lambda x: self._window_scores(x, text)
+        fn = lambda x: self.window_scores(x, text)
         if self.slide is None:
             return fn(images)
         windows = slide_windows(fn, images, crop=self.slide['crop'], stride=self.slide['stride'],
