@@ -14,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmseg.structures import SegDataSample
-from test_denseclip_segmentor import SEEN, SYNTHETIC, build, tiny_zoo  # noqa: F401
+from test_denseclip_segmentor import SEEN, SYNTHETIC, _tool, build, tiny_zoo  # noqa: F401
 
+from densevl.datasets.synthetic import write_dataset
 from densevl.models.clip.model_zoo import MODEL_ZOO
 from densevl.models.segmentors.clip_ensemble import FrozenCLIPEnsemble, geometric_ensemble
 from densevl.models.segmentors.slide_inference import SlideScores, slide_windows, window_scores
@@ -202,3 +203,23 @@ def test_pending_clip_weights_reach_the_ensemble(tmp_path):
     frozen = model.clip_ensemble.scorer.clip
     assert torch.equal(frozen.visual.conv1.weight, source.visual.conv1.weight)
     assert frozen.visual.positional_embedding.shape == source.visual.positional_embedding.shape
+
+
+def test_tune_tool_picks_the_best_held_in_pair(tmp_path, capsys):
+    root = write_dataset(tmp_path / 'data', counts=dict(train=2, test=4, novel=4), progress=False)
+    model = agnostic()
+    checkpoint = tmp_path / 'model.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    _tool('tune_clip_ensemble').main([
+        str(SYNTHETIC['denseclip-agnostic']), str(checkpoint),
+        '--split', 'images/test:annotations/test', '--split', 'images/novel:annotations/novel',
+        '--seen-weights', '0.0', '--unseen-weights', '0.0', '1.0',
+        '--cfg-options', 'model.clip.model_name=test-denseclip-vit8',
+        f'test_dataloader.dataset.data_root={root}'])
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [line for line in lines if line.startswith('seen ')]
+    assert len(rows) == 2 and lines[-1].startswith('RESULT seen_weight=0.0 unseen_weight=')
+    held_in = [float(row.split('held-in mean ')[1].split(':')[0]) for row in rows]
+    best = ('0.0', '1.0')[int(held_in[1] > held_in[0])]
+    assert f'unseen_weight={best} ' in lines[-1]
+    assert all('test ' in row and 'novel ' in row and 'others' in row for row in rows)

@@ -8,10 +8,11 @@ beside three baselines: uniform chance, the majority class of the train split, a
 nothing scores). Also: caption->image retrieval top-1 within groups of 64 test images, and
 whole-image presence AUC per attribute (stuff, colour, pattern, shape).
 
-Trained methods (DenseCLIP segmentation and RetinaNet detection) get their rows when their
+Trained methods (DenseCLIP segmentation; the vocabulary-agnostic variant with its frozen-CLIP
+ensemble and its head alone; RetinaNet and Mask R-CNN detection) get their rows when their
 proving-ground checkpoints exist (``--work-dirs``, as ``tools/train.py`` writes them; see the
 README for the commands): segmentation through the same IoUMetric path, detection through
-mmdet's CocoMetric (box AP).
+mmdet's CocoMetric (box AP; mask AP for Mask R-CNN).
 
 Usage:
     python tools/benchmark_quality.py [--model clip-synthetic-tiny] [--weights PATH]
@@ -160,14 +161,28 @@ def retrieval_and_auc(segmentor: TrainingFreeSegmentor, root: Path, limit: int |
                 shape_auc=auc(list(SHAPES)))
 
 
-TRAINED_SEG = dict(clip_fpn_seg='clip-fpn', denseclip_seg='denseclip',
-                   denseclip_agnostic='denseclip-agnostic')
+# key: (config name, model overrides, row label)
+TRAINED_SEG = dict(
+    clip_fpn_seg=('clip-fpn', {}, 'clip-fpn'),
+    denseclip_seg=('denseclip', {}, 'denseclip'),
+    denseclip_agnostic_head=('denseclip-agnostic', dict(clip_ensemble=None),
+                             'denseclip-agnostic, head alone'),
+    denseclip_agnostic=('denseclip-agnostic', {},
+                        'denseclip-agnostic + frozen-CLIP ensemble (maskclip, 0.2 / 0.4)'))
 SEG_RUN = '{}_clip-synthetic-tiny_400it_synthetic-64'
-DET_RUN = 'retinanet_denseclip_clip-synthetic-tiny_800it_synthetic-128'
+# key: (run, metrics)
+DET_RUNS = dict(
+    denseclip_retinanet=('retinanet_denseclip_clip-synthetic-tiny_800it_synthetic-128',
+                         ('bbox',)),
+    denseclip_maskrcnn=('mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128',
+                        ('bbox', 'segm')),
+    denseclip_maskrcnn_rn=('mask-rcnn_denseclip_clip-synthetic-tiny-rn_800it_synthetic-128',
+                           ('bbox', 'segm')))
 
 
-def trained_segmentor(work_dirs: Path, name: str):
-    """The proving-ground DenseCLIP segmentor ``name`` with its last checkpoint, or None."""
+def trained_segmentor(work_dirs: Path, name: str, overrides: dict):
+    """The proving-ground DenseCLIP segmentor ``name`` with its last checkpoint (config entries
+    of ``model`` replaced by ``overrides``), or None."""
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
 
@@ -179,26 +194,28 @@ def trained_segmentor(work_dirs: Path, name: str):
     if not checkpoint.is_file():
         return None
     cfg = Config.fromfile(f'configs/denseclip/{run}.py')
+    cfg.model.update(overrides)
     model = SEG_MODELS.build(cfg.model)
     load_checkpoint(model, str(checkpoint), map_location='cpu')
     return model.eval()
 
 
-def trained_detector_ap(work_dirs: Path) -> float | None:
-    """Box AP (%) of the proving-ground DenseCLIP RetinaNet on the test split, or None."""
+def trained_detector_ap(work_dirs: Path, run: str, kinds: tuple[str, ...]) -> dict | None:
+    """COCO AP (%) per kind (``bbox``, ``segm``) of a proving-ground detector on the test split,
+    or None when the run has no checkpoint."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
     import densevl.engine  # noqa: F401
-    checkpoint = work_dirs / DET_RUN / 'iter_800.pth'
+    checkpoint = work_dirs / run / 'iter_800.pth'
     if not checkpoint.is_file():
         return None
-    cfg = Config.fromfile(f'configs/denseclip/{DET_RUN}.py')
-    cfg.work_dir = str(work_dirs / DET_RUN / 'quality')
+    cfg = Config.fromfile(f'configs/denseclip/{run}.py')
+    cfg.work_dir = str(work_dirs / run / 'quality')
     cfg.load_from = str(checkpoint)
     metrics = Runner.from_cfg(cfg).test()
     init_default_scope('mmseg')
-    return 100.0 * metrics['coco/bbox_mAP']
+    return {kind: 100.0 * metrics[f'coco/{kind}_mAP'] for kind in kinds}
 
 
 def fmt(x: float) -> str:
@@ -249,14 +266,15 @@ def main() -> None:
                      for s, ds in splits.items()}
         add(f'{mode} ({"last-layer tokens" if mode == "plain" else "training-free"})',
             per_split, mode)
-    for key, name in TRAINED_SEG.items():
-        model = trained_segmentor(Path(args.work_dirs), name)
+    for key, (name, overrides, label) in TRAINED_SEG.items():
+        model = trained_segmentor(Path(args.work_dirs), name, overrides)
         if model is not None:
-            add(f'{name} (trained on seen classes, 400 iterations)',
+            add(f'{label} (trained on seen classes, 400 iterations)',
                 {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
                  for s, ds in splits.items()}, key)
     extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
-    box_ap = trained_detector_ap(Path(args.work_dirs))
+    det_ap = {key: trained_detector_ap(Path(args.work_dirs), run, kinds)
+              for key, (run, kinds) in DET_RUNS.items()}
     rn = RESNET_MODEL if MODEL_ZOO[RESNET_MODEL].weights_path.is_file() else None
     if rn:
         rn_splits = {s: dataset(root, s, args.limit, short_side=128) for s in splits}
@@ -280,8 +298,10 @@ def main() -> None:
     print('whole-image presence AUC: ' + ', '.join(
         f'{k.replace("_auc", "")} {extra[k]:.3f}' for k in
         ('stuff_auc', 'object_auc', 'pattern_auc', 'shape_auc')))
-    if box_ap is not None:
-        print(f'DenseCLIP RetinaNet (800 iterations), test split box AP: {box_ap:.1f}')
+    for key, ap in det_ap.items():
+        if ap is not None:
+            print(f'{DET_RUNS[key][0]} (800 iterations), test split AP: '
+                  + ', '.join(f'{kind} {value:.1f}' for kind, value in ap.items()))
     keys = ['maskclip', 'sclip', 'clearclip', 'naclip']
     line = ' '.join(f'{k}={result[k]:.1f}' for k in keys)
     line += (f' maskclip_things={result["maskclip_things"]:.1f} chance_miou={result["chance"]:.1f}'
@@ -293,14 +313,19 @@ def main() -> None:
     for key in ('denseclip_seg', 'clip_fpn_seg'):
         if key in result:
             line += f' {key}={result[key]:.1f}'
-    if box_ap is not None:
-        line += f' denseclip_retinanet_ap={box_ap:.1f}'
+    if det_ap['denseclip_retinanet'] is not None:
+        line += f' denseclip_retinanet_ap={det_ap["denseclip_retinanet"]["bbox"]:.1f}'
+    for key in ('denseclip_maskrcnn', 'denseclip_maskrcnn_rn'):
+        if det_ap[key] is not None:
+            line += (f' {key}_box_ap={det_ap[key]["bbox"]:.1f}'
+                     f' {key}_mask_ap={det_ap[key]["segm"]:.1f}')
     if rn:
         line += ' ' + ' '.join(f'rn_{m}={result[f"rn_{m}"]:.1f} rn_{m}_things='
                                f'{result[f"rn_{m}_things"]:.1f}' for m in ('plain', 'maskclip'))
-    if 'denseclip_agnostic' in result:
-        line += (f' denseclip_agnostic_seen={result["denseclip_agnostic_seen"]:.1f}'
-                 f' denseclip_agnostic_unseen={result["denseclip_agnostic_unseen"]:.1f}')
+    for key in ('denseclip_agnostic', 'denseclip_agnostic_head'):
+        if key in result:
+            line += (f' {key}_seen={result[f"{key}_seen"]:.1f}'
+                     f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
     print(f'RESULT {line}')
 
 
