@@ -6,7 +6,8 @@
 # scenes), evaluated by CocoMetric (boxes and masks) on the 500 test scenes. The test split holds
 # seen colours only (pink and purple never appear in train/val/test).
 #
-# Differences from mask-rcnn_denseclip_r50_1x_coco.py, each for the tiny size: a ViT pyramid
+# Built on the RN50 model of mask-rcnn_denseclip_r50_1x_coco.py; what differs, each for the
+# tiny size: a ViT pyramid
 # instead of a ModifiedResNet (the score map, at the ViT's stride 8, is fused into the stride-8
 # level); FPN, RPN and RoI heads at 64 channels, the box head's two fc layers 256 wide; RPN anchors
 # a quarter as large (scales=[2]: 8-128 px on strides 4-64, for the 6-58 px things of the 128-px
@@ -14,22 +15,16 @@
 # level, the only one where it spans 7 or more cells); fewer proposals (1000 before NMS, 300
 # after) and 128 sampled RoIs per image for scenes of 1-4 things; lr 5e-4 for the 8-image batch
 # with a 100-iteration warm-up and steps at 600 and 750 (the RetinaNet run's schedule).
-_base_ = ['../_base_/datasets/coco_instance.py', '../_base_/default_runtime_det.py']
+_base_ = [
+    '../_base_/models/mask-rcnn_denseclip_r50-fpn.py', '../_base_/datasets/coco_instance.py',
+    '../_base_/default_runtime_det.py'
+]
 
 classes = ('red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink', 'white')
 
 model = dict(
-    type='DenseCLIPMaskRCNN',
-    class_names=None,  # the dataset's classes
-    aux_loss_weight=1.0,
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[122.771, 116.746, 104.094],
-        std=[68.501, 66.632, 70.323],
-        bgr_to_rgb=True,
-        pad_mask=True,
-        pad_size_divisor=32),
     backbone=dict(
+        _delete_=True,
         type='DenseCLIPDetBackbone',
         clip=dict(model_name='clip-synthetic-tiny', pretrained=None),  # packaged weights
         vit=dict(norm='BN', drop_path_rate=0.0),
@@ -38,97 +33,16 @@ model = dict(
         name_length=5,
         context_decoder=dict(width=256, num_heads=4, layers=3, dropout=0.1),
         tau=0.07),
-    neck=dict(
-        type='FPN',
-        in_channels=None,  # [128, 128 + 8, 128, 128], filled in from the backbone
-        out_channels=64,
-        num_outs=5),
-    rpn_head=dict(
-        type='RPNHead',
-        in_channels=64,
-        feat_channels=64,
-        anchor_generator=dict(
-            type='AnchorGenerator', scales=[2], ratios=[0.5, 1.0, 2.0],
-            strides=[4, 8, 16, 32, 64]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[.0, .0, .0, .0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    neck=dict(in_channels=None, out_channels=64),  # in: [128, 128 + 8, 128, 128], filled in
+    rpn_head=dict(in_channels=64, feat_channels=64, anchor_generator=dict(scales=[2])),
     roi_head=dict(
-        type='StandardRoIHead',
-        bbox_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-            out_channels=64,
-            featmap_strides=[4, 8, 16, 32]),
-        bbox_head=dict(
-            type='Shared2FCBBoxHead',
-            in_channels=64,
-            fc_out_channels=256,
-            roi_feat_size=7,
-            num_classes=8,
-            bbox_coder=dict(
-                type='DeltaXYWHBBoxCoder',
-                target_means=[0., 0., 0., 0.],
-                target_stds=[0.1, 0.1, 0.2, 0.2]),
-            reg_class_agnostic=False,
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-        mask_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0),
-            out_channels=64,
-            featmap_strides=[4, 8, 16, 32]),
-        mask_head=dict(
-            type='FCNMaskHead',
-            num_convs=4,
-            in_channels=64,
-            conv_out_channels=64,
-            num_classes=8,
-            loss_mask=dict(type='CrossEntropyLoss', use_mask=True, loss_weight=1.0))),
-    train_cfg=dict(
-        rpn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.7,
-                neg_iou_thr=0.3,
-                min_pos_iou=0.3,
-                match_low_quality=True,
-                ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1,
-                add_gt_as_proposals=False),
-            allowed_border=-1,
-            pos_weight=-1,
-            debug=False),
-        rpn_proposal=dict(
-            nms_pre=1000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7),
-            min_bbox_size=0),
-        rcnn=dict(
-            assigner=dict(
-                type='MaxIoUAssigner',
-                pos_iou_thr=0.5,
-                neg_iou_thr=0.5,
-                min_pos_iou=0.5,
-                match_low_quality=True,
-                ignore_iof_thr=-1),
-            sampler=dict(
-                type='RandomSampler', num=128, pos_fraction=0.25, neg_pos_ub=-1,
-                add_gt_as_proposals=True),
-            mask_size=28,
-            pos_weight=-1,
-            debug=False)),
-    test_cfg=dict(
-        rpn=dict(
-            nms_pre=1000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7),
-            min_bbox_size=0),
-        rcnn=dict(
-            score_thr=0.05,
-            nms=dict(type='nms', iou_threshold=0.5),
-            max_per_img=100,
-            mask_thr_binary=0.5)))
+        bbox_roi_extractor=dict(out_channels=64),
+        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=8),
+        mask_roi_extractor=dict(out_channels=64),
+        mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=8)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+                   rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(max_per_img=300)))
 
 data_root = 'data/synthetic/'
 train_pipeline = [
