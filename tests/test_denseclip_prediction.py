@@ -6,8 +6,6 @@ sliding windows included; the ensemble against its formula and its two limits.
 """
 from __future__ import annotations
 
-import copy
-
 import open_clip
 import pytest
 import torch
@@ -155,41 +153,65 @@ def test_ensemble_needs_the_agnostic_variant_and_weights_in_range():
         agnostic(unseen_weight=1.5)
 
 
-def test_ensemble_copies_clip_weights_and_saves_them():
+def test_ensemble_copies_clip_weights_and_keeps_them_out_of_checkpoints():
     model = agnostic()
     frozen = model.clip_ensemble.scorer.clip
     # a copy of CLIP as it was before fine-tuning: the text tower the context encoder froze
     assert torch.equal(frozen.token_embedding.weight,
                        model.core.text_encoder.token_embedding.weight)
-    assert frozen is not model.clip_visual and not any(
-        p.requires_grad for p in model.clip_ensemble.parameters())
-    model.train()
-    assert not model.clip_ensemble.training and model.decode_head.training
-    assert any(k.startswith('clip_ensemble.scorer.clip.') for k in model.state_dict())
+    assert frozen is not model.clip_visual
+    # not part of the model: no state-dict keys, no parameters for the optimiser
+    assert not any('clip_ensemble' in k for k in model.state_dict())
+    assert not any('clip_ensemble' in n for n, _ in model.named_parameters())
+    # a checkpoint of the model restores it, the frozen CLIP coming from the build
+    restored = agnostic()
+    restored.load_state_dict(model.state_dict())
+    assert restored.clip_ensemble.weights_loaded
+    # it follows the inputs to their dtype and device
+    images = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        out = model.double().segment(images, ['pink', 'grass'], return_probs=False)
+    assert out[0].labels.shape == (64, 64)
 
 
-def test_frozen_clip_without_weights_refuses_until_loaded(tmp_path):
-    config = MODEL_ZOO['test-denseclip-vit8'].config
-    ensemble = FrozenCLIPEnsemble(model_name='test-denseclip-vit8', **ENSEMBLE)
-    assert not ensemble.weights_loaded    # a random zoo model built without weights
+def test_frozen_clip_loads_its_weights_when_first_needed(tmp_path):
     head = torch.randn(1, 2, 16, 16)
-    with pytest.raises(RuntimeError, match='no weights yet'):
-        ensemble(torch.randn(1, 3, 64, 64), head, ['pink', 'grass'], seen={'grass'})
+    images = torch.randn(1, 3, 64, 64)
+    without = FrozenCLIPEnsemble(model_name='test-denseclip-vit8', **ENSEMBLE)
+    assert not without.weights_loaded    # a random zoo model, no weights given
+    with pytest.raises(RuntimeError, match='has no weights: set model.clip.pretrained'):
+        without(images, head, ['pink', 'grass'], seen={'grass'})
+
     torch.manual_seed(1)
-    source = open_clip.CLIP(**config)
-    before = ensemble.scorer.vocabulary(['pink']).embeddings.clone()
-    ensemble.load_from(source)
+    source = open_clip.CLIP(**MODEL_ZOO['test-denseclip-vit8'].config)
+    weights = tmp_path / 'clip.pt'
+    torch.save(source.state_dict(), weights)
+    ensemble = FrozenCLIPEnsemble(model_name='test-denseclip-vit8', pretrained=str(weights),
+                                  **ENSEMBLE)
+    assert not ensemble.weights_loaded
+    assert ensemble(images, head, ['pink', 'grass'], seen={'grass'}).shape == (1, 2, 16, 16)
     assert ensemble.weights_loaded
-    after = ensemble.scorer.vocabulary(['pink']).embeddings
-    assert not torch.allclose(before, after)      # the text cache followed the new weights
-    assert ensemble(torch.randn(1, 3, 64, 64), head, ['pink', 'grass'],
-                    seen={'grass'}).shape == (1, 2, 16, 16)
-    # from a checkpoint: weights, flag and text embeddings
-    restored = FrozenCLIPEnsemble(model_name='test-denseclip-vit8', **ENSEMBLE)
-    restored.scorer.vocabulary(['pink'])
-    restored.load_state_dict(copy.deepcopy(ensemble.state_dict()))
-    assert restored.weights_loaded
-    assert torch.allclose(restored.scorer.vocabulary(['pink']).embeddings, after)
+    assert torch.equal(ensemble.scorer.clip.visual.conv1.weight, source.visual.conv1.weight)
+    # load_from replaces them, text embeddings included
+    before = ensemble.scorer.vocabulary(['pink']).embeddings.clone()
+    torch.manual_seed(2)
+    ensemble.load_from(open_clip.CLIP(**MODEL_ZOO['test-denseclip-vit8'].config))
+    assert not torch.allclose(ensemble.scorer.vocabulary(['pink']).embeddings, before)
+
+
+def test_text_embeddings_follow_new_clip_weights():
+    segmenter = ZeroShotSegmenter(model_name='test-denseclip-vit8', templates=('{}',))
+    before = segmenter.vocabulary(['pink']).embeddings.clone()
+    torch.manual_seed(3)
+    source = open_clip.CLIP(**MODEL_ZOO['test-denseclip-vit8'].config).eval()
+    segmenter.load_state_dict({f'clip.{k}': v for k, v in source.state_dict().items()},
+                              strict=False)
+    assert not segmenter.random_weights
+    with torch.no_grad():
+        expected = F.normalize(source.encode_text(segmenter.text.tokenizer(['pink'])), dim=-1)
+    after = segmenter.vocabulary(['pink']).embeddings
+    assert not torch.allclose(after, before)
+    assert torch.allclose(after, expected, atol=1e-5)
 
 
 def test_pending_clip_weights_reach_the_ensemble(tmp_path):

@@ -35,10 +35,13 @@ def geometric_ensemble(head_logits: Tensor, clip_logits: Tensor, clip_weight: Te
 class FrozenCLIPEnsemble(nn.Module):
     """The frozen CLIP side of the ensemble and the ensemble itself.
 
+    The frozen CLIP is CLIP as published, never trained, so it is not a sub-module: its weights
+    stay out of state dicts, checkpoints and optimisers. They come from ``model_name`` /
+    ``pretrained`` when first needed, or from :meth:`load_from` (the owner's CLIP, already in
+    memory); the CLIP follows its inputs to their device.
+
     Args:
-        model_name, pretrained: the CLIP (see :func:`~densevl.models.clip.create_clip`); with
-            ``pretrained=None`` the weights are to be copied in with :meth:`load_from` (or come
-            from a checkpoint): until then :meth:`forward` refuses to run.
+        model_name, pretrained: the CLIP (see :func:`~densevl.models.clip.create_clip`).
         mode: the training-free dense mode of the frozen CLIP (``maskclip``, ``sclip`` ...).
         templates: prompt templates of its text embeddings.
         logit_scale: temperature of its cosine scores before the softmax.
@@ -56,27 +59,39 @@ class FrozenCLIPEnsemble(nn.Module):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f'{name} is the frozen CLIP\'s share of the ensemble, in [0, 1]; '
                                  f'got {value}')
-        self.scorer = ZeroShotSegmenter(model_name=model_name, pretrained=pretrained, mode=mode,
-                                        templates=templates, logit_scale=logit_scale,
-                                        naclip_std=naclip_std)
+        self.pretrained = pretrained
+        self._scorer_args = dict(model_name=model_name, mode=mode, templates=templates,
+                                 logit_scale=logit_scale, naclip_std=naclip_std)
+        self._frozen: list[ZeroShotSegmenter] = []   # the frozen CLIP, outside the module tree
         self.seen_weight = float(seen_weight)
         self.unseen_weight = float(unseen_weight)
 
     @property
     def weights_loaded(self) -> bool:
-        """False until CLIP weights were copied in (:meth:`load_from`) or loaded from a
-        checkpoint that holds them."""
-        return not self.scorer.random_weights
+        """Whether the frozen CLIP is built with its weights."""
+        return bool(self._frozen)
+
+    @property
+    def scorer(self) -> ZeroShotSegmenter:
+        """The frozen CLIP (a training-free segmenter), built with its weights on first use."""
+        if not self._frozen:
+            scorer = ZeroShotSegmenter(pretrained=self.pretrained, **self._scorer_args)
+            if scorer.random_weights:
+                raise RuntimeError(
+                    f'the frozen CLIP of the ensemble ({self._scorer_args["model_name"]}) has no '
+                    'weights: set model.clip.pretrained (an open_clip tag or a weights file), or '
+                    'drop model.clip_ensemble')
+            self._frozen.append(scorer)
+        return self._frozen[0]
 
     def load_from(self, clip_model: nn.Module) -> None:
-        """Copy a CLIP's weights (an open_clip model of the same architecture)."""
-        self.scorer.clip.load_state_dict(clip_model.state_dict())
-        self.scorer.reset_text_cache()
-        self.scorer.random_weights = False
-
-    def train(self, mode: bool = True) -> FrozenCLIPEnsemble:
-        # Frozen: always in eval mode, whatever its owner is doing.
-        return super().train(False)
+        """Use a copy of ``clip_model``'s weights (an open_clip model of the same architecture)
+        instead of loading ``pretrained``."""
+        scorer = ZeroShotSegmenter(pretrained=None, **self._scorer_args)
+        scorer.clip.load_state_dict(clip_model.state_dict())
+        scorer.reset_text_cache()
+        scorer.random_weights = False
+        self._frozen[:] = [scorer]
 
     @torch.no_grad()
     def forward(self, images: Tensor, head_logits: Tensor, queries: Sequence[str],
@@ -89,16 +104,16 @@ class FrozenCLIPEnsemble(nn.Module):
             images: ``(B, 3, H, W)``; head_logits: ``(B, Q, h, w)`` over the same images;
             returns ``(B, Q, h, w)`` log-probabilities (see :func:`geometric_ensemble`).
         """
-        if not self.weights_loaded:
-            raise RuntimeError('the frozen CLIP of the ensemble has no weights yet: load them '
-                               '(DenseCLIPSegmentor.load_clip_weights(), or a checkpoint saved '
-                               'with clip_ensemble) before predicting')
         if len(queries) != head_logits.shape[1]:
             raise ValueError(f'{len(queries)} queries for {head_logits.shape[1]} head logits')
-        text = self.scorer.vocabulary(list(queries)).embeddings.to(images.device)
-        scores = window_scores(lambda x: self.scorer.window_scores(x, text), images,
-                               self.scorer.encoder.patch_size)
-        clip_logits = scores.sample(tuple(head_logits.shape[-2:])) * self.scorer.logit_scale
+        scorer = self.scorer
+        weight = next(scorer.parameters())
+        if weight.device != images.device:
+            scorer.to(images.device)
+        text = scorer.vocabulary(list(queries)).embeddings.to(images.device)
+        scores = window_scores(lambda x: scorer.window_scores(x, text),
+                               images.to(weight.dtype), scorer.encoder.patch_size)
+        clip_logits = scores.sample(tuple(head_logits.shape[-2:])) * scorer.logit_scale
         weight = torch.tensor([self.seen_weight if q in seen else self.unseen_weight
                                for q in queries])
         return geometric_ensemble(head_logits, clip_logits, weight)

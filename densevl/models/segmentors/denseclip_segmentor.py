@@ -97,7 +97,8 @@ class DenseCLIPSegmentor(EncoderDecoder):
         auxiliary_head: optional mmseg auxiliary head(s) on the FPN outputs.
         clip_ensemble: vocabulary-agnostic only: :class:`FrozenCLIPEnsemble` options
             (``mode``, ``templates``, ``logit_scale``, ``seen_weight``, ``unseen_weight``); the
-            frozen CLIP is ``clip``'s model with its original weights, saved in checkpoints.
+            frozen CLIP is ``clip``'s model with its original weights, which checkpoints do not
+            hold (they come from ``clip.pretrained``).
         with_seg_logits: also attach ``seg_logits`` (logits ``(K, H, W)`` at the original size,
             by mmseg's own inference) to each prediction, as mmseg's test-time augmentation
             needs; off, predictions hold ``pred_sem_seg`` only.
@@ -156,10 +157,12 @@ class DenseCLIPSegmentor(EncoderDecoder):
         #: :meth:`load_clip_weights`, or no pretrained weights at all).
         self.clip_random_weights = bundle.random_weights
         #: The frozen CLIP of the inference ensemble (vocabulary-agnostic variant), with CLIP's
-        #: original weights: copied now, or with the pending open_clip weights.
+        #: original weights: copied now, else loaded from ``clip.pretrained`` when first needed
+        #: (or copied by :meth:`load_clip_weights`).
         self.clip_ensemble = None
         if clip_ensemble is not None:
-            self.clip_ensemble = FrozenCLIPEnsemble(model_name=name, **clip_ensemble)
+            self.clip_ensemble = FrozenCLIPEnsemble(model_name=name, pretrained=pretrained,
+                                                    **clip_ensemble)
             if self._pending_clip is None:
                 self.clip_ensemble.load_from(bundle.model)
         image_encoder, stride, levels = image_encoder_for(bundle.model.visual, vit, name)
