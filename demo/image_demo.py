@@ -27,7 +27,6 @@ from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC, sample_scene
 from densevl.errors import WeightsUnavailableError
 
 DEFAULT_MODEL = 'clip-synthetic-tiny'
-DEFAULT_TEMPLATES = 'auto'
 SCENE_SIZE = 256
 
 
@@ -53,15 +52,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='torch device (default: cpu)')
     parser.add_argument('--out-file', default=None,
                         help='where to write the overlay (default: outputs/<image stem>_seg.png)')
-    parser.add_argument('--bg-threshold', type=float, default=0.0,
-                        help='pixels whose best class score is below this are background')
-    parser.add_argument('--mode', default='auto',
-                        choices=['auto', 'naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
+    parser.add_argument('--bg-threshold', type=float, default=None,
+                        help='pixels whose best class score is below this are background '
+                             "(default: the model's protocol, 0 for CLIP names)")
+    parser.add_argument('--mode', default=None,
+                        choices=['naclip', 'sclip', 'clearclip', 'maskclip', 'plain'],
                         help="dense CLIP variant for a CLIP model name (default: the model's "
                              'own: naclip for real CLIP weights)')
     parser.add_argument('--score-threshold', type=float, default=0.3,
                         help='det: drop detections scoring lower (default: 0.3)')
-    parser.add_argument('--templates', default=DEFAULT_TEMPLATES,
+    parser.add_argument('--templates', default=None,
                         help='prompt templates: imagenet80, vild14, single (default: the '
                              "model's own)")
     return parser.parse_args(argv)
@@ -131,6 +131,12 @@ def format_detections(prediction, limit: int = 20) -> str:
     return '\n'.join(lines)
 
 
+def write_drawing(drawing: np.ndarray, out_file: Path) -> None:
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(drawing).save(out_file)
+    print(f'wrote {out_file}')
+
+
 def detect(args: argparse.Namespace, image_path: Path) -> int:
     """``--task det``: boxes (and masks) from a detection config, drawn with names and scores."""
     if not args.model.endswith('.py'):
@@ -143,15 +149,9 @@ def detect(args: argparse.Namespace, image_path: Path) -> int:
 
     from densevl.apis import OpenVocabDetInferencer
 
-    try:
-        inferencer = OpenVocabDetInferencer(args.model, weights=args.weights, device=args.device)
-        result = inferencer(str(image_path), texts=texts, score_threshold=args.score_threshold)
-    except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result['visualization'][0]).save(out_file)
-    print(f'wrote {out_file}')
+    inferencer = OpenVocabDetInferencer(args.model, weights=args.weights, device=args.device)
+    result = inferencer(str(image_path), texts=texts, score_threshold=args.score_threshold)
+    write_drawing(result['visualization'][0], out_file)
     print(format_detections(result['predictions'][0]))
     if inferencer.is_random_weights:
         print('!! WARNING: no --weights given: the detector is RANDOM and its boxes are '
@@ -190,25 +190,30 @@ def main(argv: list[str] | None = None) -> int:
 
     from densevl.apis import OpenVocabSegInferencer
 
-    try:
-        inferencer = OpenVocabSegInferencer(args.model, weights=args.weights, device=args.device,
-                                            mode=args.mode, templates=args.templates)
-        # a generated scene is drawn in the world's own class colours (grass green, sky blue, ...)
-        palette = DEFAULT_SPEC.palette if args.scene is not None and args.texts is None else None
-        result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold,
-                            palette=palette)
-    except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result['visualization'][0]).save(out_file)
-    print(f'wrote {out_file}')
+    # only what was asked for differs from the model's own inference protocol
+    changes = {k: v for k, v in (('mode', args.mode), ('templates', args.templates))
+               if v is not None}
+    inferencer = OpenVocabSegInferencer(args.model, weights=args.weights, device=args.device,
+                                        **changes)
+    # a generated scene is drawn in the world's own class colours (grass green, sky blue, ...)
+    palette = DEFAULT_SPEC.palette if args.scene is not None and args.texts is None else None
+    result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold,
+                        palette=palette)
+    write_drawing(result['visualization'][0], out_file)
     print(format_share_table(pixel_shares(_label_map(result['predictions'][0]), classes)))
     if getattr(inferencer, 'is_random_weights', False):
         print(random_weights_warning(args.model))
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """:func:`main`, with a user's mistakes (missing weights or files, bad names) as one line."""
+    try:
+        return main(argv)
+    except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run())

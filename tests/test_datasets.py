@@ -34,6 +34,20 @@ def _labels(dataset, index: int) -> np.ndarray:
     return dataset[index]['gt_seg_map']
 
 
+# dataset type -> (image folder, label folder) under its data root
+LAYOUTS = {'PascalVOC20Dataset': ('JPEGImages', 'SegmentationClass'),
+           'COCOObjectDataset': ('images/val2017', 'annotations/val2017')}
+
+
+def _build(dataset_type: str, root: Path, **kwargs):
+    """``dataset_type`` on the tiny tree at ``root``, in test mode, loading its label maps."""
+    img_path, seg_map_path = LAYOUTS[dataset_type]
+    return DATASETS.build(dict(
+        type=dataset_type, data_root=str(root),
+        data_prefix=dict(img_path=img_path, seg_map_path=seg_map_path),
+        pipeline=[LoadAnnotations()], test_mode=True, **kwargs))
+
+
 # ---------------------------------------------------------------- PASCAL VOC 20
 
 
@@ -51,20 +65,13 @@ def voc_root(tmp_path: Path) -> Path:
     return root
 
 
-def _build_voc20(root: Path, **kwargs):
-    return DATASETS.build(dict(
-        type='PascalVOC20Dataset', data_root=str(root),
-        data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        pipeline=[LoadAnnotations()], test_mode=True, **kwargs))
-
-
 def test_voc20_metainfo():
     classes = DATASETS.get('PascalVOC20Dataset').METAINFO['classes']
     assert len(classes) == 20 and classes[0] == 'aeroplane' and classes[-1] == 'tvmonitor'
 
 
 def test_voc20_split_and_pairing(voc_root):
-    dataset = _build_voc20(voc_root, ann_file='ImageSets/Segmentation/val.txt')
+    dataset = _build('PascalVOC20Dataset', voc_root, ann_file='ImageSets/Segmentation/val.txt')
     assert len(dataset) == 2
     for i, stem in enumerate(['2007_000033', '2007_000042']):
         info = dataset.get_data_info(i)
@@ -74,11 +81,11 @@ def test_voc20_split_and_pairing(voc_root):
 
 
 def test_voc20_without_split_lists_all_images(voc_root):
-    assert len(_build_voc20(voc_root)) == 3
+    assert len(_build('PascalVOC20Dataset', voc_root)) == 3
 
 
 def test_voc20_drops_background(voc_root):
-    dataset = _build_voc20(voc_root, ann_file='ImageSets/Segmentation/val.txt')
+    dataset = _build('PascalVOC20Dataset', voc_root, ann_file='ImageSets/Segmentation/val.txt')
     # background (0) and boundary (255) -> ignore; aeroplane (1) -> 0; person 15 -> 14
     assert _labels(dataset, 0)[:3, 0].tolist() == [255, 0, 255]
     assert _labels(dataset, 1)[:3, 0].tolist() == [14, 19, 255]
@@ -87,7 +94,7 @@ def test_voc20_drops_background(voc_root):
 
 def test_voc20_refuses_background_scoring(voc_root):
     with pytest.raises(ValueError, match='reduce_zero_label'):
-        _build_voc20(voc_root, reduce_zero_label=False)
+        _build('PascalVOC20Dataset', voc_root, reduce_zero_label=False)
 
 
 # ---------------------------------------------------------------- COCO-Object
@@ -106,13 +113,6 @@ def coco_root(tmp_path: Path) -> Path:
     return root
 
 
-def _build_coco_object(root: Path, **kwargs):
-    return DATASETS.build(dict(
-        type='COCOObjectDataset', data_root=str(root),
-        data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'),
-        pipeline=[LoadAnnotations()], test_mode=True, **kwargs))
-
-
 def test_coco_object_metainfo():
     meta = DATASETS.get('COCOObjectDataset').METAINFO
     assert len(meta['classes']) == len(meta['palette']) == 81
@@ -121,7 +121,7 @@ def test_coco_object_metainfo():
 
 
 def test_coco_object_pairing(coco_root):
-    dataset = _build_coco_object(coco_root)
+    dataset = _build('COCOObjectDataset', coco_root)
     assert len(dataset) == 2
     for i, stem in enumerate(['000000000139', '000000000285']):
         info = dataset.get_data_info(i)
@@ -132,11 +132,11 @@ def test_coco_object_pairing(coco_root):
 
 
 def test_coco_object_keeps_labels(coco_root):
-    dataset = _build_coco_object(coco_root)
+    dataset = _build('COCOObjectDataset', coco_root)
     assert _labels(dataset, 0)[:3, 0].tolist() == [0, 1, 80]
     assert _labels(dataset, 1)[:2, 0].tolist() == [23, 0]
 
 
 def test_coco_object_refuses_reduce_zero_label(coco_root):
     with pytest.raises(ValueError, match='reduce_zero_label'):
-        _build_coco_object(coco_root, reduce_zero_label=True)
+        _build('COCOObjectDataset', coco_root, reduce_zero_label=True)

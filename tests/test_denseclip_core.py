@@ -117,17 +117,43 @@ def cores(golden, tokenizer) -> dict[str, DenseCLIPCore]:
         'rn': DenseCLIPCore(resnet, text, context_decoder=_decoder(golden), **common),
         'vit': DenseCLIPCore(build_pyramid(golden), text, context_decoder=_decoder(golden),
                              **common),
-        'det': DenseCLIPCore(resnet, text, context_decoder=_decoder(golden),
-                             pool_positions='crop', score_scale=1 / golden['config']['tau'],
-                             **common),
+        # detection: the same tower, its pool positions cropped rather than resized
+        'det': DenseCLIPCore(CLIPDenseResNet(clip.visual, mode='plain', pool_positions='crop'),
+                             text, context_decoder=_decoder(golden),
+                             score_scale=1 / golden['config']['tau'], **common),
     }
     return {k: load_denseclip_state(core, golden) for k, core in cores.items()}
 
 
 def _close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
-    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
-    diff = (actual.detach().cpu().float() - expected).abs().max().item()
-    assert diff <= ATOL, f'{what}: max abs diff {diff:.3e} > {ATOL:g}'
+    """Same shape, and every element of ``actual`` (any device, dtype) within ATOL."""
+    torch.testing.assert_close(actual.detach().cpu().float(), expected, rtol=0, atol=ATOL,
+                               msg=lambda message: f'{what}: {message}')
+
+
+# core -> (its golden input, [(output attribute, golden output, what it is)])
+GOLDEN_OUTPUTS = {
+    'rn': ('rn', [('global_embedding', 'rn_pool_global', 'attention pool global'),
+                  ('dense', 'rn_pool_dense', 'attention pool dense'),
+                  ('text', 'rn_text', 'refined text'),
+                  ('score_map', 'rn_score_map', 'score map')]),
+    'vit': ('vit', [('global_embedding', 'vit_global', 'ViT global embedding'),
+                    ('dense', 'vit_dense', 'ViT dense embeddings'),
+                    ('text', 'vit_text', 'refined text'),
+                    ('score_map', 'vit_score_map', 'score map')]),
+    'det': ('rn', [('global_embedding', 'det_pool_global', 'cropped pool global'),
+                   ('dense', 'det_pool_dense', 'cropped pool dense'),
+                   ('text', 'det_text', 'refined text'),
+                   ('score_map', 'det_score_map', 'score map / tau')]),
+}
+
+
+@pytest.fixture(scope='module')
+def outputs(cores, golden) -> dict:
+    """Each core's forward on its golden input."""
+    with torch.no_grad():
+        return {name: cores[name](golden['inputs'][image].float())
+                for name, (image, _) in GOLDEN_OUTPUTS.items()}
 
 
 def test_golden_file_is_small_and_pinned(golden):
@@ -141,46 +167,38 @@ def test_tokens_match_reference(cores, golden):
     assert torch.equal(cores['rn'].tokens, golden['tokens'])
 
 
+@pytest.mark.parametrize('name', list(GOLDEN_OUTPUTS))
+def test_core_matches_reference(outputs, golden, name):
+    """Pool (global, dense), refined text and score map of segmentation (ResNet, ViT) and
+    detection (ResNet, cropped pool positions, score / tau)."""
+    for attribute, key, what in GOLDEN_OUTPUTS[name][1]:
+        _close(getattr(outputs[name], attribute), golden['outputs'][key], what)
+
+
+@pytest.mark.parametrize('name', ['rn', 'vit'])
+def test_segmentation_fused_levels_match_reference(outputs, golden, name):
+    """The score map fused into res5 (ResNet) or the stride-16 level (ViT)."""
+    fused = outputs[name].fused
+    if name == 'rn':
+        assert len(fused) == 4
+    for i, (level, expected) in enumerate(zip(fused, golden['outputs'][f'{name}_fused'])):
+        _close(level, expected, f'fused level {i}')
+
+
 @torch.no_grad()
-def test_segmentation_resnet_matches_reference(cores, golden):
-    core, ref = cores['rn'], golden['outputs']
-    images = golden['inputs']['rn'].float()
-    out = core(images)
-    _close(out.global_embedding, ref['rn_pool_global'], 'attention pool global')
-    _close(out.dense, ref['rn_pool_dense'], 'attention pool dense')
+def test_segmentation_resnet_text_path_matches_reference(cores, outputs, golden):
+    core, ref, out = cores['rn'], golden['outputs'], outputs['rn']
     text_eot = core.text_encoder(core.tokens)
     _close(text_eot, ref['text_eot'], 'text encoder at EOT')
     memory = torch.cat([out.global_embedding[:, None], out.dense.flatten(2).transpose(1, 2)], 1)
     delta = core.context_decoder(text_eot.expand(2, -1, -1), memory)
     _close(delta, ref['rn_decoder_delta'], 'context decoder update')
-    _close(out.text, ref['rn_text'], 'refined text')
-    _close(out.score_map, ref['rn_score_map'], 'score map')
-    assert len(out.fused) == 4
-    for i, (level, expected) in enumerate(zip(out.fused, ref['rn_fused'])):
-        _close(level, expected, f'fused level {i}')
 
 
 @torch.no_grad()
-def test_segmentation_vit_matches_reference(cores, golden):
-    core, ref = cores['vit'], golden['outputs']
-    out = core(golden['inputs']['vit'].float())
-    _close(out.global_embedding, ref['vit_global'], 'ViT global embedding')
-    _close(out.dense, ref['vit_dense'], 'ViT dense embeddings')
-    _close(out.text, ref['vit_text'], 'refined text')
-    _close(out.score_map, ref['vit_score_map'], 'score map')
-    for i, (level, expected) in enumerate(zip(out.fused, ref['vit_fused'])):
-        _close(level, expected, f'fused level {i}')
-
-
-@torch.no_grad()
-def test_detection_matches_reference(cores, golden):
-    core, ref = cores['det'], golden['outputs']
+def test_detection_fusion_and_box_loss_match_reference(cores, outputs, golden):
+    core, ref, out = cores['det'], golden['outputs'], outputs['det']
     images = golden['inputs']['rn'].float()
-    out = core(images)
-    _close(out.global_embedding, ref['det_pool_global'], 'cropped pool global')
-    _close(out.dense, ref['det_pool_dense'], 'cropped pool dense')
-    _close(out.text, ref['det_text'], 'refined text')
-    _close(out.score_map, ref['det_score_map'], 'score map / tau')
     _close(out.fused[3], ref['det_fused_res5'], 'fused res5')
     stride4 = F.interpolate(out.score_map, size=out.features[0].shape[-2:], mode='bilinear',
                             align_corners=False)

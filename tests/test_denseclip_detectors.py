@@ -160,11 +160,11 @@ def test_init_weights_loads_clip_with_resized_pool_positions(tmp_path):
     cfg = tiny(RETINANET)
     cfg.model.backbone.clip.pretrained = str(tmp_path / 'clip.pth')
     backbone = build(cfg).backbone
-    assert not torch.equal(backbone.clip_visual.conv1.weight, source.visual.conv1.weight)
+    assert not torch.equal(backbone.image_encoder.visual.conv1.weight, source.visual.conv1.weight)
     backbone.init_weights()
-    assert torch.equal(backbone.clip_visual.conv1.weight, source.visual.conv1.weight)
+    assert torch.equal(backbone.image_encoder.visual.conv1.weight, source.visual.conv1.weight)
     expected = resize_attnpool_pos_embed(source.visual.attnpool.positional_embedding, (8, 8))
-    assert torch.equal(backbone.clip_visual.attnpool.positional_embedding, expected)
+    assert torch.equal(backbone.image_encoder.visual.attnpool.positional_embedding, expected)
     assert torch.equal(backbone.text_encoder.positional_embedding,
                        source.positional_embedding[:13])
     assert torch.equal(backbone.text_encoder.text_projection, source.text_projection)
@@ -179,7 +179,7 @@ def test_optimizer_multipliers(retinanet):
     decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
              for p in g['params']}
     backbone = retinanet.backbone
-    assert lr[id(backbone.clip_visual.conv1.weight)] == pytest.approx(1e-5)
+    assert lr[id(backbone.image_encoder.visual.conv1.weight)] == pytest.approx(1e-5)
     assert lr[id(backbone.text_encoder.contexts)] == pytest.approx(1e-4)
     assert lr[id(backbone.gamma)] == pytest.approx(1e-4)
     assert decay[id(backbone.context_decoder.decoder[0].norm1.weight)] == 0.0
@@ -197,7 +197,7 @@ def test_retinanet_loss_with_auxiliary_box_loss(retinanet, images):
     total.backward()
     backbone = retinanet.backbone
     assert backbone.gamma.grad is not None and backbone.text_encoder.contexts.grad is not None
-    assert backbone.clip_visual.conv1.weight.grad is not None
+    assert backbone.image_encoder.visual.conv1.weight.grad is not None
     # the auxiliary loss is DenseCLIP's: BCE of the score map against box masks at stride 4
     retinanet.eval()
     with torch.no_grad():
@@ -234,6 +234,22 @@ def test_retinanet_predict_and_vocabulary(retinanet, images):
     bad.model.neck.in_channels = [32, 64, 128, 256]
     with pytest.raises(ValueError, match='in_channels'):
         build(bad)
+
+
+def test_synonyms_are_pooled_in_the_score_map(retinanet, images):
+    """A class given with synonyms scores the best of them, as segmentors pool them."""
+    from densevl.models.clip import score_map
+
+    backbone = retinanet.backbone.eval()
+    texts = ['red; crimson', 'navy', 'lime']
+    with torch.no_grad():
+        out = backbone(images, texts)
+        per_query = score_map(out.dense, out.text, backbone.score_scale)
+        assert out.text.shape[1] == 4 and out.score_map.shape[1] == 3
+        assert torch.equal(out.score_map[:, 0], per_query[:, :2].amax(1))
+        assert torch.equal(out.score_map[:, 1:], per_query[:, 2:])
+        found = retinanet.predict(images, samples(), texts=texts)[0].pred_instances
+    assert int(found.labels.max()) < 3
 
 
 def test_vocabulary_is_required_outside_a_runner(images):

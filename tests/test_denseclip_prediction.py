@@ -16,8 +16,9 @@ from test_denseclip_segmentor import SEEN, SYNTHETIC, _tool, build, tiny_zoo  # 
 
 from densevl.datasets.synthetic import write_dataset
 from densevl.models.clip.model_zoo import MODEL_ZOO
+from densevl.models.inference_protocol import SlideWindows
 from densevl.models.segmentors.clip_ensemble import FrozenCLIPEnsemble, geometric_ensemble
-from densevl.models.segmentors.slide_inference import SlideScores, slide_windows, window_scores
+from densevl.models.segmentors.windows import SlideScores, score_slide, score_window
 from densevl.models.segmentors.zero_shot_segmenter import ZeroShotSegmenter
 
 ENSEMBLE = dict(mode='maskclip', templates=('{}',), logit_scale=40.0)
@@ -76,7 +77,7 @@ def test_segment_labels_do_not_depend_on_return_probs():
 def test_slide_region_is_a_crop_of_the_average():
     images = torch.randn(1, 3, 40, 52)
     fn = lambda x: F.avg_pool2d(x, 4)   # noqa: E731
-    full = slide_windows(fn, images, crop=(24, 32), stride=(12, 20), patch_size=4)
+    full = score_slide(fn, images, SlideWindows((24, 32), (12, 20)), pad_to=4)
     region = (3, 5, 30, 41)
     cropped = SlideScores(full.windows, full.image_size, region=region)
     assert cropped.size == (30, 41)
@@ -84,12 +85,12 @@ def test_slide_region_is_a_crop_of_the_average():
     with pytest.raises(ValueError, match='not inside'):
         SlideScores(full.windows, full.image_size, region=(0, 0, 41, 52))
     with pytest.raises(ValueError, match=r'\(h, w\) pair'):
-        slide_windows(fn, images, crop=(24, 0), stride=8, patch_size=4)
+        SlideWindows((24, 0), 8)
 
 
 def test_window_sample_reads_the_upsampled_map():
     images = torch.randn(2, 3, 50, 37)
-    window = window_scores(lambda x: F.avg_pool2d(x, 8), images, 8)   # padded to 56 x 40
+    window = score_window(lambda x: F.avg_pool2d(x, 8), images, 8)   # padded to 56 x 40
     assert torch.allclose(window.sample((50, 37)), window.expand(), atol=1e-6)
     # a 5x coarser grid's cell centres are the pixels 2, 7, 12, ... of the window
     assert torch.allclose(window.sample((10, 37)), window.expand()[:, :, 2::5], atol=1e-6)
@@ -121,7 +122,7 @@ def test_ensemble_limits_are_the_head_and_the_frozen_clip():
 
     only_clip = agnostic(seen_weight=1.0, unseen_weight=1.0)
     frozen = ZeroShotSegmenter(model_name='test-denseclip-vit8', mode='maskclip',
-                               templates=('{}',), logit_scale=40.0)
+                               templates=('{}',), logit_scale=40.0, slide=None)
     frozen.clip.load_state_dict(only_clip.clip_ensemble.scorer.clip.state_dict())
     with torch.no_grad():
         scores = frozen.score_maps(images, frozen.vocabulary(texts))   # stride 8
@@ -136,10 +137,10 @@ def test_ensemble_weighs_clip_by_whether_the_head_trained_on_the_name():
     model = agnostic(seen_weight=0.0, unseen_weight=1.0)
     texts = ['pink', 'grass', 'purple', 'red']     # pink, purple: not in the training vocabulary
     images = torch.randn(1, 3, 64, 64)
-    vocab = model._vocabulary(texts)
+    vocab = model.vocabulary(texts)
     with torch.no_grad():
-        head = model.decode_head.forward(model._decode_inputs(images, vocab)[0])
-        logits = model._query_logits(images, vocab)
+        head = model.decode_head.forward(model._decode(images, vocab)[2])
+        logits = model.window_logits(images, vocab)
     log_head = head.log_softmax(1)
     assert torch.allclose(logits[:, [1, 3]], log_head[:, [1, 3]], atol=1e-6)
     assert not torch.allclose(logits[:, [0, 2]], log_head[:, [0, 2]], atol=1e-3)
@@ -159,7 +160,7 @@ def test_ensemble_copies_clip_weights_and_keeps_them_out_of_checkpoints():
     # a copy of CLIP as it was before fine-tuning: the text tower the context encoder froze
     assert torch.equal(frozen.token_embedding.weight,
                        model.core.text_encoder.token_embedding.weight)
-    assert frozen is not model.clip_visual
+    assert frozen.visual is not model.image_encoder.visual
     # not part of the model: no state-dict keys, no parameters for the optimiser
     assert not any('clip_ensemble' in k for k in model.state_dict())
     assert not any('clip_ensemble' in n for n, _ in model.named_parameters())

@@ -40,7 +40,7 @@ from mmseg.structures import SegDataSample
 import densevl.datasets.mm_datasets  # noqa: F401
 import densevl.models.mm_adapters  # noqa: F401
 from densevl.apis import OpenVocabSegInferencer
-from densevl.models.clip import create_clip
+from densevl.models.clip import build_dense_encoder, check_activation, create_clip
 from densevl.models.clip.model_zoo import MODEL_ZOO, SYNTHETIC_CONFIGS, ZooEntry
 from densevl.models.denseclip.checkpoint import (
     compare_state_dicts,
@@ -48,7 +48,6 @@ from densevl.models.denseclip.checkpoint import (
     fit_state_dict,
     set_position_grid,
 )
-from densevl.models.segmentors.denseclip_segmentor import check_activation
 from densevl.registry import SEG_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,8 +135,8 @@ def _depth(path: Path) -> int:
 def plain_levels(model) -> list[int]:
     """Channels of the image encoder's four levels, before any fusion."""
     encoder = model.image_encoder
-    if hasattr(encoder, 'out_channels'):
-        return list(encoder.out_channels)
+    if hasattr(encoder, 'fpn1'):    # DenseCLIP's ViT pyramid: the token width at every level
+        return [encoder.width] * 4
     visual = encoder.visual
     return [layer[-1].conv3.out_channels
             for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4)]
@@ -175,7 +174,8 @@ def test_every_config_builds(path):
     agnostic = match['method'] == 'denseclip-agnostic'
     expected_levels = plain_levels(model)
     if match['method'] == 'clip-fpn':
-        assert model.core is None and model.identity_loss is None
+        assert type(model).__name__ == 'CLIPFPNSegmentor' and not hasattr(model, 'core')
+        assert not hasattr(model, 'identity_loss')
         # every parameter is used: the embedding head is gone
         assert not any(k.startswith('backbone.visual.attnpool') or 'ln_post' in k or
                        k.endswith('visual.proj') for k in model.state_dict())
@@ -268,7 +268,7 @@ def test_identity_head_is_cross_entropy_on_the_score_map():
 def test_closed_set_refuses_another_number_of_texts():
     model = build(SYNTHETIC['denseclip']).eval()
     images = torch.randn(1, 3, 64, 64)
-    with pytest.raises(ValueError, match=r'exactly 14 texts, not 3.*vocabulary-agnostic'):
+    with pytest.raises(ValueError, match=r'exactly 14 classes, not 3.*vocabulary-agnostic'):
         model.segment(images, ['pink', 'purple', 'grass'])
     renamed = model.segment(images, [f'name {i}' for i in range(14)], return_probs=False)
     assert renamed[0].labels.shape == (64, 64) and renamed[0].class_probs is None
@@ -522,7 +522,7 @@ def test_position_grids_are_resized_as_the_reference_does():
                         ('clip-tiny-random', lambda v: v)):
         visual = create_clip(name).model.visual
         before = owner(visual).positional_embedding.detach().clone()
-        set_position_grid(visual, 16)
+        set_position_grid(build_dense_encoder(visual, mode='plain'), 16)
         assert torch.allclose(owner(visual).positional_embedding, reference(before, 16))
     converted, notes = fit_state_dict({'core.image_encoder.visual.attnpool.positional_embedding':
                                        before},
@@ -544,13 +544,13 @@ def test_pretrained_clip_loads_in_init_weights(tmp_path, method):
     model._pending_clip = dict(model_name='clip-tiny-random-rn', pretrained=str(weights))
     model.init_weights()
     assert not model.clip_random_weights
-    assert torch.equal(model.clip_visual.layer4[0].conv1.weight,
-                       source.visual.layer4[0].conv1.weight)
+    visual = model.image_encoder.visual
+    assert torch.equal(visual.layer4[0].conv1.weight, source.visual.layer4[0].conv1.weight)
     if method == 'clip-fpn':   # no embedding head, as DenseCLIP's CLIPResNet
-        assert model.clip_visual.attnpool is None
+        assert visual.attnpool is None
         assert not any('attnpool' in k for k in model.state_dict())
         return
-    pool = model.clip_visual.attnpool.positional_embedding
+    pool = visual.attnpool.positional_embedding
     assert pool.shape == (1 + 16 * 16, 256)
     assert torch.equal(pool[0], source.visual.attnpool.positional_embedding[0])
     assert torch.equal(model.core.text_encoder.token_embedding.weight,

@@ -42,9 +42,9 @@ def build_visual(golden: dict, device: str = 'cpu') -> VisionTransformer:
 
 
 def _assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
-    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
-    diff = (actual.detach().cpu().float() - expected).abs().max().item()
-    assert diff <= ATOL, f'{what}: max abs diff {diff:.3e} > {ATOL:g}'
+    """Same shape, and every element of ``actual`` (any device, dtype) within ATOL."""
+    torch.testing.assert_close(actual.detach().cpu().float(), expected, rtol=0, atol=ATOL,
+                               msg=lambda message: f'{what}: {message}')
 
 
 def test_golden_file_is_small_and_pinned(golden):

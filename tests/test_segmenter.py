@@ -2,20 +2,57 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from densevl.models.inference_protocol import SlideWindows
 from densevl.models.segmentors import (
+    DensePredictor,
+    SlideScores,
     ZeroShotSegmenter,
-    assign_labels,
-    label_assignment,
-    slide_score_map,
-    window_score_map,
+    dense_predictor,
+    score_slide,
+    score_window,
 )
-from densevl.models.segmentors.label_assignment import best_queries
-from densevl.models.segmentors.slide_inference import SlideScores, slide_windows
+from densevl.models.text import Vocabulary
 
 
 def patch_mean(images, patch=16):
     """A stand-in dense scorer: per-patch channel means as a 3-query score map."""
     return F.avg_pool2d(images, patch)
+
+
+def window_score_map(score_fn, images, patch_size):
+    return score_window(score_fn, images, patch_size).expand()
+
+
+def slide_windows(score_fn, images, *, crop, stride, patch_size):
+    return score_slide(score_fn, images, SlideWindows(crop, stride), pad_to=patch_size)
+
+
+def slide_score_map(score_fn, images, **kwargs):
+    return slide_windows(score_fn, images, **kwargs).average()
+
+
+def vocabulary_of(query_to_class):
+    classes = int(query_to_class.max()) + 1
+    return Vocabulary([f'class {k}' for k in range(classes)],
+                      [f'query {q}' for q in range(len(query_to_class))], query_to_class)
+
+
+def predicted(predictor, images, score_fn, query_to_class, **kwargs):
+    """The predictor's labels ``(B, H, W)`` and class probabilities ``(B, K, H, W)`` or None."""
+    results = predictor.predict(images, score_fn, vocabulary_of(query_to_class), **kwargs)
+    labels = torch.stack([r.labels for r in results])
+    probs = None if results[0].class_probs is None \
+        else torch.stack([r.class_probs for r in results])
+    return labels, probs
+
+
+def assign_labels(scores, query_to_class, *, logit_scale, out_size=None, return_probs=True,
+                  **kwargs):
+    """The dense predictor's labels (and probabilities) of a precomputed low-resolution map."""
+    predictor = DensePredictor(None, logit_scale=logit_scale)
+    return predicted(predictor, torch.zeros(scores.shape[0], 3, 1, 1), lambda images: scores,
+                     query_to_class, out_size=out_size or tuple(scores.shape[-2:]),
+                     return_probs=return_probs, **kwargs)
 
 
 def test_window_pads_to_whole_patches_and_crops_back():
@@ -137,12 +174,15 @@ def test_slide_labels_in_query_chunks_equal_the_materialised_ones(monkeypatch, o
     windows = slide_windows(score_fn, images, crop=48, stride=32, patch_size=16)
     expected, up = materialised_labels(windows.average(), query_to_class, 10.0, out_size,
                                        threshold, -1)
-    kwargs = dict(logit_scale=10.0, out_size=out_size, prob_threshold=threshold,
-                  background_index=-1, return_probs=False)
+    kwargs = dict(out_size=out_size, prob_threshold=threshold, background_index=-1,
+                  return_probs=False)
     # 2 x 70 x 100 float32 = 56 kB per query: chunks of 4 queries (4, 4, 3).
-    monkeypatch.setattr(label_assignment, 'SLIDE_CHUNK_BYTES', 4 * 2 * 70 * 100 * 4)
-    chunked, _ = assign_labels(windows, query_to_class, **kwargs)
-    whole, _ = assign_labels(windows.average(), query_to_class, **kwargs)
+    monkeypatch.setattr(dense_predictor, 'SLIDE_CHUNK_BYTES', 4 * 2 * 70 * 100 * 4)
+    monkeypatch.setattr(SlideScores, 'average', _refuse_all_queries(SlideScores.average))
+    sliding = DensePredictor(SlideWindows(48, 32), pad_to=16, logit_scale=10.0)
+    chunked, _ = predicted(sliding, images, score_fn, query_to_class, **kwargs)
+    monkeypatch.undo()
+    whole, _ = assign_labels(windows.average(), query_to_class, logit_scale=10.0, **kwargs)
     if out_size == (70, 100):   # no upsampling: only the argmax, exactly
         assert torch.equal(chunked, expected) and torch.equal(whole, expected)
     else:                       # equal up to the rounding of the interpolation
@@ -155,10 +195,10 @@ def test_slide_labels_in_query_chunks_equal_the_materialised_ones(monkeypatch, o
         assert (chunked == -1).any() and (chunked >= 0).any()
 
 
-def test_best_queries_whole_image_uses_the_fused_op():
+def test_best_query_whole_image_uses_the_fused_op():
     torch.manual_seed(2)
     scores = torch.randn(1, 5, 4, 6)
-    query, max_prob = best_queries(scores, logit_scale=20.0, out_size=(16, 24))
+    query, max_prob = DensePredictor(None, logit_scale=20.0).best_query(scores, (16, 24))
     up = F.interpolate(scores, size=(16, 24), mode='bilinear', align_corners=False)
     assert query.shape == (1, 16, 24)
     torch.testing.assert_close(max_prob, torch.softmax(up * 20.0, dim=1).amax(1), atol=1e-5,
@@ -171,7 +211,7 @@ def test_segment_without_probabilities_never_materialises_them(segmenter, monkey
     names = ['cat', 'dog; puppy', 'grass', 'sky']
     with_probs = segmenter.segment(images, names, prob_threshold=0.3, background_index=-1)[0]
     # Sliding windows are then only averaged a chunk of queries at a time.
-    monkeypatch.setattr(label_assignment, 'SLIDE_CHUNK_BYTES', 2 * 80 * 96 * 4)
+    monkeypatch.setattr(dense_predictor, 'SLIDE_CHUNK_BYTES', 2 * 80 * 96 * 4)
     monkeypatch.setattr(SlideScores, 'average', _refuse_all_queries(SlideScores.average))
     lean = segmenter.segment(images, names, prob_threshold=0.3, background_index=-1,
                              return_probs=False)[0]

@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 
 import densevl.datasets.mm_datasets  # noqa: F401 - registers SyntheticSceneDataset
-from densevl.apis.seg_inferencer import OPENAI_MEAN, OPENAI_STD
 from densevl.datasets.synthetic import (
     CLASSES,
     DEFAULT_SPEC,
@@ -42,7 +41,8 @@ from densevl.datasets.synthetic import (
     write_dataset,
 )
 from densevl.evaluation import evaluate_segmentation, mean_iou, presence_auc, uniform_chance_iou
-from densevl.models.clip.model_zoo import MODEL_ZOO, SYNTHETIC_INFERENCE
+from densevl.models.clip.model_zoo import MODEL_ZOO
+from densevl.models.inference_protocol import OPENAI_MEAN, OPENAI_STD, default_protocol
 from densevl.models.segmentors.training_free import TrainingFreeSegmentor
 from densevl.registry import SEG_DATASETS
 
@@ -79,10 +79,10 @@ def label_counts(ds) -> np.ndarray:
 
 
 def build(model: str, weights: str | None, mode: str) -> TrainingFreeSegmentor:
-    protocol = MODEL_ZOO[model].extra.get('inference', SYNTHETIC_INFERENCE)
+    protocol = default_protocol(model)
     return TrainingFreeSegmentor(
         clip=dict(model_name=model, pretrained=weights), mode=mode, class_names=list(CLASSES),
-        templates=list(protocol['templates']), logit_scale=protocol['logit_scale'], slide=None,
+        templates=list(protocol.templates), logit_scale=protocol.logit_scale, slide=None,
         data_preprocessor=dict(type='SegDataPreProcessor', mean=list(OPENAI_MEAN),
                                std=list(OPENAI_STD), bgr_to_rgb=True)).eval()
 

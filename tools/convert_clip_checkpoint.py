@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-try:
-    import densevl  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TOOLS_DIR = str(Path(__file__).resolve().parent)
+if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
+    sys.path.append(TOOLS_DIR)
+
+from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
 
 from densevl.models.clip.checkpoint import (  # noqa: E402
     check_state_dict,
@@ -32,9 +33,8 @@ from densevl.models.clip.checkpoint import (  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='OpenAI TorchScript archive or open_clip checkpoint')
-    parser.add_argument('dst', help='output .pth (plain fp32 open_clip state dict)')
+    parser = converter_parser(__doc__, 'OpenAI TorchScript archive or open_clip checkpoint',
+                              'output .pth (plain fp32 open_clip state dict)')
     parser.add_argument('--model-name', help='open_clip model name to verify against, e.g. '
                         'ViT-B-16-quickgelu; omit to convert without checking')
     return parser.parse_args(argv)

@@ -26,10 +26,11 @@ import os
 import sys
 from pathlib import Path
 
-try:
-    import densevl  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TOOLS_DIR = str(Path(__file__).resolve().parent)
+if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
+    sys.path.append(TOOLS_DIR)
+
+from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
 
 # Imported first: lets mmengine checkpoints load under torch>=2.6 weights-only torch.load.
 import densevl.engine  # noqa: E402,F401
@@ -48,9 +49,8 @@ from densevl.models.denseclip.checkpoint import (  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='released DenseCLIP segmentation checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint for DenseCLIPSegmentor')
+    parser = converter_parser(__doc__, 'released DenseCLIP segmentation checkpoint (.pth)',
+                              'output checkpoint for DenseCLIPSegmentor')
     parser.add_argument('--config', required=True,
                         help='the densevl config whose model the checkpoint is for')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
@@ -79,8 +79,9 @@ def build_model(config: str, options: dict | None):
     from densevl.registry import SEG_MODELS
 
     model = SEG_MODELS.build(cfg.model)
-    if type(model).__name__ != 'DenseCLIPSegmentor':
-        raise SystemExit(f'{config} builds a {type(model).__name__}, not a DenseCLIPSegmentor')
+    if type(model).__name__ not in ('DenseCLIPSegmentor', 'CLIPFPNSegmentor'):
+        raise SystemExit(f'{config} builds a {type(model).__name__}, not a DenseCLIPSegmentor '
+                         'or CLIPFPNSegmentor')
     return model
 
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         model.load_clip_weights()
     except WeightsUnavailableError as err:
         print(f'warning: {err}', file=sys.stderr)
-    if model.core is not None and model.clip_random_weights:
+    if hasattr(model, 'core') and model.clip_random_weights:   # DenseCLIP's text side
         print('warning: the config\'s CLIP weights are not loaded, so the text positional rows '
               'after the checkpoint\'s are random: class names longer than the checkpoint\'s '
               'name slot will be embedded wrongly. Pass model.clip.pretrained=/path/to/CLIP '

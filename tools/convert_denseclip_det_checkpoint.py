@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
-try:
-    import densevl  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TOOLS_DIR = str(Path(__file__).resolve().parent)
+if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
+    sys.path.append(TOOLS_DIR)
+
+from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
 
 from densevl.models.denseclip.det_checkpoint import (  # noqa: E402
     LoadReport,
@@ -36,9 +37,8 @@ from densevl.models.denseclip.det_checkpoint import (  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='published DenseCLIP detection checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint for tools/test.py')
+    parser = converter_parser(__doc__, 'published DenseCLIP detection checkpoint (.pth)',
+                              'output checkpoint for tools/test.py')
     parser.add_argument('--config', help='densevl detection config to verify against '
                         '(strict load); omit to convert without checking')
     parser.add_argument('--trust-pickle', action='store_true',

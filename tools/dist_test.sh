@@ -4,26 +4,11 @@
 # Training-free models need no checkpoint: pass "" as CHECKPOINT.
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
 set -euo pipefail
+source "$(dirname "$0")/_dist.sh"
 
-if [ $# -lt 3 ]; then
-    echo "usage: $0 CONFIG CHECKPOINT GPUS [tools/test.py args ...]" >&2
-    exit 1
-fi
+dist_require_args 3 "CONFIG CHECKPOINT GPUS [tools/test.py args ...]" "$@"
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 shift 3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-TOOLS_DIR="$(cd "$(dirname "$0")" && pwd)"
-
-PYTHONPATH="$TOOLS_DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
-exec torchrun \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$GPUS" \
-    "$TOOLS_DIR/test.py" "$CONFIG" ${CHECKPOINT:+"$CHECKPOINT"} --launcher pytorch "$@"
+dist_exec "$GPUS" test.py "$CONFIG" ${CHECKPOINT:+"$CHECKPOINT"} --launcher pytorch "$@"

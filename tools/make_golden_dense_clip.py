@@ -27,7 +27,6 @@ without it the trees under ``--ref-root`` are used as they are (and recorded as 
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import subprocess
@@ -36,6 +35,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from _golden import extract_commit, fp16_round, golden_parser, is_stamped, max_abs, write_record
 
 SEED = 1234
 DIMS = dict(width=128, layers=3, head_width=64, patch_size=16, image_size=112, embed_dim=64,
@@ -68,10 +68,6 @@ CROSS_CHECKS = (('ClearCLIP', 'plain'), ('NACLIP', 'plain'),
                 ('ClearCLIP', 'sclip'), ('NACLIP', 'sclip'))
 CROSS_ATOL = 1e-5
 MIN_MODE_GAP = 1e-2
-
-
-def _fp16_round(t: torch.Tensor) -> torch.Tensor:
-    return t.half().float()
 
 
 def _openai_shapes() -> dict[str, tuple[int, ...]]:
@@ -130,13 +126,13 @@ def _init(name: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tens
 def make_state_dict(seed: int = SEED) -> dict[str, torch.Tensor]:
     """The full OpenAI-layout state dict (visual + throwaway text tower), fp16-rounded fp32."""
     gen = torch.Generator().manual_seed(seed)
-    return {k: _fp16_round(_init(k, s, gen)).contiguous() for k, s in _openai_shapes().items()}
+    return {k: fp16_round(_init(k, s, gen)).contiguous() for k, s in _openai_shapes().items()}
 
 
 def make_inputs(seed: int = SEED + 1) -> dict[str, torch.Tensor]:
     """Seeded, fp16-rounded fp32 image batches, one per entry of ``INPUT_SHAPES``."""
     gen = torch.Generator().manual_seed(seed)
-    return {k: _fp16_round(torch.randn(s, generator=gen)) for k, s in INPUT_SHAPES.items()}
+    return {k: fp16_round(torch.randn(s, generator=gen)) for k, s in INPUT_SHAPES.items()}
 
 
 def _to_map(tokens: torch.Tensor, image: torch.Tensor, drop_cls: bool) -> torch.Tensor:
@@ -208,26 +204,16 @@ def _run_reference(ref: str, ref_root: Path, state_dict: dict, inputs: dict) -> 
 def _extract(mirror_root: Path, ref_root: Path) -> None:
     """Extract each pinned commit's source folder from its bare mirror into ``ref_root``."""
     for name, (_, mirror, commit, folder) in REFERENCES.items():
-        git_dir = mirror_root / mirror / 'repo'
-        dest = ref_root / name
-        dest.mkdir(parents=True, exist_ok=True)
-        # pathspec on purpose: the mirrors lack some large binary blobs outside these folders
-        tar = subprocess.run(['git', '-C', str(git_dir), 'archive', commit, folder],
-                             check=True, capture_output=True).stdout
-        subprocess.run(['tar', '-x', '-C', str(dest)], input=tar, check=True)
-        (dest / '.commit').write_text(commit + '\n')
+        extract_commit(mirror_root / mirror / 'repo', commit, [folder], ref_root / name)
 
 
 def _verified(ref_root: Path) -> dict[str, bool]:
-    out = {}
-    for name, (_, _, commit, _) in REFERENCES.items():
-        stamp = ref_root / name / '.commit'
-        out[name] = stamp.is_file() and stamp.read_text().strip() == commit
-    return out
+    return {name: is_stamped(ref_root / name, commit)
+            for name, (_, _, commit, _) in REFERENCES.items()}
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return (a - b).abs().max().item()
+    return max_abs(a - b)
 
 
 def build_golden(ref_root: Path, verified: dict[str, bool]) -> dict:
@@ -280,12 +266,10 @@ def build_golden(ref_root: Path, verified: dict[str, bool]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--ref-root', type=Path, default=Path('/tmp/refs'),
-                        help='folder holding SCLIP/, ClearCLIP/ and NACLIP/ source trees')
-    parser.add_argument('--mirror-root', type=Path, default=None,
-                        help='bare mirrors (<owner>+<name>/repo) to extract pinned commits from')
-    parser.add_argument('--out', type=Path, default=Path('tests/golden/dense_clip.pt'))
+    parser = golden_parser(
+        __doc__, ref_root_help='folder holding SCLIP/, ClearCLIP/ and NACLIP/ source trees',
+        mirror_root_help='bare mirrors (<owner>+<name>/repo) to extract pinned commits from',
+        default_out='tests/golden/dense_clip.pt')
     parser.add_argument('--worker', choices=sorted(REFERENCES), help=argparse.SUPPRESS)
     parser.add_argument('--io', type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,12 +288,7 @@ def main() -> None:
                   'pass --mirror-root to extract the pinned commit', file=sys.stderr)
 
     record = build_golden(ref_root, verified)
-    buf = io.BytesIO()
-    torch.save(record, buf)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(buf.getvalue())
-
-    print(f'wrote {args.out} ({len(buf.getvalue()) / 2**20:.2f} MiB)')
+    write_record(record, args.out)
     for key, diff in record['cross_checks_max_abs_diff'].items():
         print(f'cross-check {key}: max abs diff {diff:.2e}')
     for key, gap in record['min_max_abs_diff_between_modes'].items():

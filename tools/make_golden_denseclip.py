@@ -36,17 +36,15 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import importlib
-import io
 import math
-import subprocess
 import sys
 import types
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from _golden import extract_commit, fp16_round, golden_parser, is_stamped, max_abs, write_record
 from torch import nn
 
 REPO = 'the DenseCLIP reference code'
@@ -145,20 +143,7 @@ def import_reference(ref_root: Path) -> dict[str, types.ModuleType]:
     return modules
 
 
-def extract(mirror_root: Path, ref_root: Path) -> None:
-    git_dir = mirror_root / MIRROR / 'repo'
-    ref_root.mkdir(parents=True, exist_ok=True)
-    tar = subprocess.run(['git', '-C', str(git_dir), 'archive', COMMIT, *FOLDERS.values()],
-                         check=True, capture_output=True).stdout
-    subprocess.run(['tar', '-x', '-C', str(ref_root)], input=tar, check=True)
-    (ref_root / '.commit').write_text(COMMIT + '\n')
-
-
 # ----------------------------------------------------------------------------- seeded weights
-
-def _fp16(t: torch.Tensor) -> torch.Tensor:
-    return t.half().float()
-
 
 def _value(name: str, t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Seeded values of CLIP-like magnitudes for one parameter or buffer."""
@@ -187,7 +172,7 @@ def _value(name: str, t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def seed_module(module: nn.Module, gen: torch.Generator, skip: tuple[str, ...] = ()) -> None:
-    state = {k: _fp16(_value(k, v, gen)) if v.dtype != torch.long else v
+    state = {k: fp16_round(_value(k, v, gen)) if v.dtype != torch.long else v
              for k, v in module.state_dict().items() if k not in skip}
     module.load_state_dict(state, strict=not skip)
 
@@ -198,10 +183,6 @@ def _state(module: nn.Module, skip: tuple[str, ...] = ()) -> dict[str, torch.Ten
 
 
 # ----------------------------------------------------------------------------- reference runs
-
-def _max_abs(a: torch.Tensor) -> float:
-    return a.abs().max().item()
-
 
 def build_golden(ref_root: Path, verified: bool) -> dict:
     ref = import_reference(ref_root)
@@ -233,15 +214,16 @@ def build_golden(ref_root: Path, verified: bool) -> dict:
         text_encoder.token_embedding.weight.zero_()
     seed_module(text_encoder, gen, skip=('token_embedding.weight',))
     with torch.no_grad():
-        rows = _fp16(0.5 * torch.randn(len(used_rows), TEXT['transformer_width'], generator=gen))
+        rows = fp16_round(0.5 * torch.randn(len(used_rows), TEXT['transformer_width'],
+                                            generator=gen))
         text_encoder.token_embedding.weight[used_rows] = rows
-    contexts = _fp16(torch.randn(1, TEXT_CONTEXT - NAME_LENGTH, TEXT['transformer_width'],
-                                 generator=gen).clamp(-2, 2))
+    contexts = fp16_round(torch.randn(1, TEXT_CONTEXT - NAME_LENGTH, TEXT['transformer_width'],
+                                      generator=gen).clamp(-2, 2))
     decoder = seg_models.ContextDecoder(**DECODER).eval()
     seed_module(decoder, gen)
-    gamma = _fp16(0.5 + 0.1 * torch.randn(RN['output_dim'], generator=gen))
+    gamma = fp16_round(0.5 + 0.1 * torch.randn(RN['output_dim'], generator=gen))
 
-    inputs = {k: _fp16(torch.randn(s, generator=gen)) for k, s in INPUT_SHAPES.items()}
+    inputs = {k: fp16_round(torch.randn(s, generator=gen)) for k, s in INPUT_SHAPES.items()}
     boxes = [torch.tensor(b) for b, _ in BOXES]
     labels = [torch.tensor(lab) for _, lab in BOXES]
 
@@ -296,10 +278,10 @@ def build_golden(ref_root: Path, verified: bool) -> dict:
                                                    boxes, labels)
 
     visible = {
-        'gamma * delta in the refined text': _max_abs(out['rn_text'] - out['text_eot']),
-        'cropped vs resized pool positions': _max_abs(out['det_pool_dense'] -
-                                                      out['rn_pool_dense']),
-        'score-map channels': _max_abs(out['rn_score_map']),
+        'gamma * delta in the refined text': max_abs(out['rn_text'] - out['text_eot']),
+        'cropped vs resized pool positions': max_abs(out['det_pool_dense'] -
+                                                     out['rn_pool_dense']),
+        'score-map channels': max_abs(out['rn_score_map']),
         'box targets drawn': float(out['det_target'].sum()),
     }
     for what, value in visible.items():
@@ -331,28 +313,21 @@ def build_golden(ref_root: Path, verified: bool) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--ref-root', type=Path, default=Path('/tmp/refs'),
-                        help='the reference source goes to (or is read from) REF_ROOT/denseclip')
-    parser.add_argument('--mirror-root', type=Path, default=None,
-                        help='bare mirrors (<owner>+<name>/repo) to extract the pinned commit from')
-    parser.add_argument('--out', type=Path, default=Path('tests/golden/denseclip.pt'))
-    args = parser.parse_args()
+    args = golden_parser(
+        __doc__,
+        ref_root_help='the reference source goes to (or is read from) REF_ROOT/denseclip',
+        mirror_root_help='bare mirrors (<owner>+<name>/repo) to extract the pinned commit from',
+        default_out='tests/golden/denseclip.pt').parse_args()
     torch.set_num_threads(1)
     ref_root = (args.ref_root / 'denseclip').resolve()
     if args.mirror_root is not None:
-        extract(args.mirror_root, ref_root)
-    stamp = ref_root / '.commit'
-    verified = stamp.is_file() and stamp.read_text().strip() == COMMIT
+        extract_commit(args.mirror_root / MIRROR / 'repo', COMMIT, FOLDERS.values(), ref_root)
+    verified = is_stamped(ref_root, COMMIT)
     if not verified:
         print(f'warning: {ref_root} is not stamped with commit {COMMIT}; pass --mirror-root',
               file=sys.stderr)
     record = build_golden(ref_root, verified)
-    buf = io.BytesIO()
-    torch.save(record, buf)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(buf.getvalue())
-    print(f'wrote {args.out} ({len(buf.getvalue()) / 2**20:.2f} MiB)')
+    write_record(record, args.out)
     for what, value in record['visible'].items():
         print(f'{what}: {value:.3g}')
 

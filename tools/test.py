@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
 from pathlib import Path
@@ -26,9 +25,10 @@ except ImportError:
 
 # Imported first: lets mmengine checkpoints load under torch>=2.6 weights-only torch.load.
 import densevl.engine  # noqa: E402,F401
+from densevl.engine.run_config import load_run_config, parse_run_args  # noqa: E402
 
 # isort: split
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.evaluator import DumpResults  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.model import BaseTTAModel, is_model_wrapper  # noqa: E402
@@ -44,8 +44,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', nargs='?',
                         help='checkpoint to load (optional: training-free models need none)')
-    parser.add_argument('--work-dir', help='where logs and metrics go '
-                        '(default: work_dir of the config, else work_dirs/<config name>)')
     parser.add_argument('--out', metavar='PATH',
                         help='a .pkl file: dump the raw predictions there; a directory: save '
                         'the predicted label maps there as PNGs (IoUMetric)')
@@ -57,14 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--tta', action='store_true',
                         help="test-time augmentation: the dataset config's tta_pipeline "
                         "(multi-scale + flip), predictions merged by the runtime's tta_model")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. model.slide=None')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_run_args(parser, argv, work_dir_holds='logs and metrics',
+                          cfg_example='model.slide=None')
 
 
 def parse_texts(texts: str) -> str | list[str]:
@@ -115,15 +107,8 @@ def _use_tta(cfg: Config) -> None:
 
 
 def setup_cfg(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, launcher=args.launcher, cfg_options=args.cfg_options,
+                          work_dir=args.work_dir)
 
     if args.checkpoint is not None:
         cfg.load_from = args.checkpoint

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
 from pathlib import Path
@@ -22,9 +21,10 @@ except ImportError:
 
 # Imported first: lets mmengine checkpoints load under torch>=2.6 weights-only torch.load.
 import densevl.engine  # noqa: E402,F401
+from densevl.engine.run_config import load_run_config, parse_run_args  # noqa: E402
 
 # isort: split
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -33,33 +33,17 @@ from mmengine.runner import Runner  # noqa: E402
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a densevl model')
     parser.add_argument('config', help='config file')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
-                        '(default: work_dir of the config, else work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', metavar='auto|PATH',
                         help='resume training: from PATH, or with no value (or "auto") from '
                         'the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local_rank (older) or --local-rank (newer).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_run_args(parser, argv, work_dir_holds='logs and checkpoints',
+                          cfg_example='train_cfg.max_iters=100')
 
 
 def setup_cfg(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, launcher=args.launcher, cfg_options=args.cfg_options,
+                          work_dir=args.work_dir)
 
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = list(first.metainfo['classes'])
     if model.class_names is None:
         model.class_names = classes
-    trained = set(model._train_queries() or ())
+    trained = set(model.training_vocabulary().queries)
     unseen = [k for k, synonyms in enumerate(parse_class_names(model.class_names))
               if not trained & set(synonyms)]
 

@@ -11,7 +11,8 @@
 # names on this world (configs/denseclip/README.md has both). model.clip_ensemble=None gives the
 # head alone.
 _base_ = [
-    './_base_/denseclip_fpn_clip-synthetic-tiny.py', '../_base_/datasets/synthetic_train.py',
+    '../_base_/models/denseclip-fpn_clip-synthetic-tiny.py',
+    '../_base_/datasets/synthetic.py', '../_base_/datasets/synthetic_train.py',
     '../_base_/schedules/schedule_400it.py'
 ]
 seen_classes = ('grass', 'sky', 'water', 'sand', 'brick', 'wood', 'red', 'orange', 'yellow',

@@ -1,6 +1,6 @@
 # DenseCLIP RN101 + Semantic FPN, ADE20K-150, 512x512 crops, 80k iterations (paper: 45.1 mIoU).
 _base_ = [
-    './_base_/denseclip_fpn.py', '../_base_/datasets/ade20k_train.py',
+    '../_base_/models/denseclip-fpn_r50.py', '../_base_/datasets/ade20k_train.py',
     '../_base_/schedules/schedule_80k.py'
 ]
 model = dict(clip=dict(model_name='RN101-quickgelu'))

@@ -3,7 +3,7 @@
 # the stride-4 branch, drop path 0.1 per token position, the doubled class embedding its weights
 # were trained with; the score map joins the stride-16 level; slide test 640/426.
 _base_ = [
-    './_base_/denseclip_fpn.py', '../_base_/datasets/ade20k-640_train.py',
+    '../_base_/models/denseclip-fpn_r50.py', '../_base_/datasets/ade20k-640_train.py',
     '../_base_/schedules/schedule_80k.py'
 ]
 model = dict(

@@ -9,12 +9,5 @@ _base_ = [
     '../_base_/schedules/schedule_1x_det.py', '../_base_/default_runtime_det.py'
 ]
 
-# AdamW lr 2e-4, weight decay 1e-4; the CLIP image tower at 0.1x lr; no weight decay on the
-# context decoder's norms. The text tower is frozen (requires_grad=False: DenseCLIP's lr_mult 0),
-# its learned contexts train at 1x.
-optim_wrapper = dict(
-    optimizer=dict(type='AdamW', lr=0.0002, weight_decay=0.0001),
-    paramwise_cfg=dict(custom_keys={
-        'backbone.image_encoder': dict(lr_mult=0.1),
-        'norm': dict(decay_mult=0.0)
-    }))
+# AdamW lr 2e-4 (the schedule's multipliers and weight decay).
+optim_wrapper = dict(optimizer=dict(lr=0.0002))

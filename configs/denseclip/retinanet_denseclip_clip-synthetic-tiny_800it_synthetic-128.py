@@ -9,22 +9,16 @@
 # Differences from the COCO configs, each for the tiny size: a ViT pyramid instead of a
 # ModifiedResNet (the score map, at the ViT's stride 8, is fused into the stride-8 level), FPN and
 # head at 64 channels, anchors half as large (octave_base_scale 2: 16-100 px), lr 5e-4 for the
-# 8-image batch with a 100-iteration warm-up and steps at 600 and 750.
-_base_ = ['../_base_/datasets/coco_detection.py', '../_base_/default_runtime_det.py']
-
-classes = ('red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink', 'white')
+# 8-image batch with a 100-iteration warm-up and steps at 600 and 750
+# (_base_/schedules/schedule_800it_det.py).
+_base_ = [
+    '../_base_/models/retinanet_denseclip_r50-fpn.py', '../_base_/datasets/synthetic_detection.py',
+    '../_base_/schedules/schedule_800it_det.py'
+]
 
 model = dict(
-    type='DenseCLIPRetinaNet',
-    class_names=None,  # the dataset's classes
-    aux_loss_weight=1.0,
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[122.771, 116.746, 104.094],
-        std=[68.501, 66.632, 70.323],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
     backbone=dict(
+        _delete_=True,
         type='DenseCLIPDetBackbone',
         clip=dict(model_name='clip-synthetic-tiny', pretrained=None),  # packaged weights
         vit=dict(norm='BN', drop_path_rate=0.0),
@@ -33,105 +27,7 @@ model = dict(
         name_length=5,
         context_decoder=dict(width=256, num_heads=4, layers=3, dropout=0.1),
         tau=0.07),
-    neck=dict(
-        type='FPN',
-        in_channels=None,  # [128, 128 + 8, 128, 128], filled in from the backbone
-        out_channels=64,
-        start_level=1,
-        add_extra_convs='on_input',
-        num_outs=5),
+    neck=dict(in_channels=None, out_channels=64),  # in: [128, 128 + 8, 128, 128], filled in
     bbox_head=dict(
-        type='RetinaHead',
-        num_classes=8,
-        in_channels=64,
-        stacked_convs=4,
-        feat_channels=64,
-        anchor_generator=dict(
-            type='AnchorGenerator',
-            octave_base_scale=2,
-            scales_per_octave=3,
-            ratios=[0.5, 1.0, 2.0],
-            strides=[8, 16, 32, 64, 128]),
-        bbox_coder=dict(
-            type='DeltaXYWHBBoxCoder',
-            target_means=[.0, .0, .0, .0],
-            target_stds=[1.0, 1.0, 1.0, 1.0]),
-        loss_cls=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
-        loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
-    train_cfg=dict(
-        assigner=dict(
-            type='MaxIoUAssigner',
-            pos_iou_thr=0.5,
-            neg_iou_thr=0.4,
-            min_pos_iou=0,
-            ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'),
-        allowed_border=-1,
-        pos_weight=-1,
-        debug=False),
-    test_cfg=dict(
-        nms_pre=1000,
-        min_bbox_size=0,
-        score_thr=0.05,
-        nms=dict(type='nms', iou_threshold=0.5),
-        max_per_img=100))
-
-data_root = 'data/synthetic/'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    batch_sampler=None,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=dict(classes=classes),
-        ann_file='coco/instances_train.json',
-        data_prefix=dict(img='images/train/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=8),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    dataset=dict(
-        data_root=data_root,
-        metainfo=dict(classes=classes),
-        ann_file='coco/instances_test.json',
-        data_prefix=dict(img='images/test/'),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'coco/instances_test.json', metric='bbox')
-test_evaluator = val_evaluator
-
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=800, val_interval=800)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', begin=0, end=800, by_epoch=False, milestones=[600, 750], gamma=0.1)
-]
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.0005, weight_decay=0.0001),
-    clip_grad=dict(max_norm=0.1, norm_type=2),
-    paramwise_cfg=dict(custom_keys={
-        'backbone.image_encoder': dict(lr_mult=0.1),
-        'norm': dict(decay_mult=0.0)
-    }))
-
-log_processor = dict(by_epoch=False)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400, max_keep_ckpts=2))
+        num_classes=8, in_channels=64, feat_channels=64,
+        anchor_generator=dict(octave_base_scale=2)))

@@ -1,3 +1,6 @@
-_base_ = ['../_base_/datasets/synthetic.py']
+_base_ = [
+    '../_base_/models/training_free_clip-synthetic-tiny.py', '../_base_/datasets/synthetic.py',
+    '../_base_/default_runtime.py'
+]
 
-model = dict(mode='clearclip')
+model = dict(mode='clearclip', class_names='{{fileDirname}}/../_base_/names/synthetic.txt')

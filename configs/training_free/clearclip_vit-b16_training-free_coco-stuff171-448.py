@@ -1,3 +1,6 @@
-_base_ = ['../_base_/datasets/coco_stuff171.py']
+_base_ = [
+    '../_base_/models/training_free_vit-b16.py', '../_base_/datasets/coco_stuff171.py',
+    '../_base_/default_runtime.py'
+]
 
-model = dict(mode='clearclip')
+model = dict(mode='clearclip', class_names='{{fileDirname}}/../_base_/names/coco_stuff171.txt')

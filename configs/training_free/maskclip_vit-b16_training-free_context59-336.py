@@ -1,3 +1,6 @@
-_base_ = ['../_base_/datasets/context59.py']
+_base_ = [
+    '../_base_/models/training_free_vit-b16.py', '../_base_/datasets/context59.py',
+    '../_base_/default_runtime.py'
+]
 
-model = dict(mode='maskclip')
+model = dict(mode='maskclip', class_names='{{fileDirname}}/../_base_/names/context59.txt')

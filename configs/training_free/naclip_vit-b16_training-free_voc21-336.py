@@ -1,3 +1,7 @@
-_base_ = ['../_base_/datasets/voc21.py']
+_base_ = [
+    '../_base_/models/training_free_vit-b16.py', '../_base_/datasets/voc21.py',
+    '../_base_/default_runtime.py'
+]
 
-model = dict(mode='naclip', naclip_std=5.0)
+model = dict(mode='naclip', naclip_std=5.0, class_names='{{fileDirname}}/../_base_/names/voc21.txt',
+             prob_threshold=0.1)

@@ -1,3 +1,6 @@
-_base_ = ['../_base_/datasets/cityscapes.py']
+_base_ = [
+    '../_base_/models/training_free_vit-b16.py', '../_base_/datasets/cityscapes.py',
+    '../_base_/default_runtime.py'
+]
 
-model = dict(mode='sclip')
+model = dict(mode='sclip', class_names='{{fileDirname}}/../_base_/names/cityscapes.txt')

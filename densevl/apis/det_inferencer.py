@@ -5,15 +5,13 @@ import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from ..visualization import draw_boxes
-from .image_io import ImageInput, load_image
+from .image_io import ImageInput, load_image, save_drawing
 
 _ANNOTATION_LOADERS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
 
@@ -177,7 +175,5 @@ class OpenVocabDetInferencer:
                                      None if masks is None else masks.numpy())
                 drawings.append(drawing)
                 if out_dir is not None:
-                    stem = Path(item).stem if isinstance(item, (str, os.PathLike)) else f'image_{i}'
-                    Path(out_dir).mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(drawing).save(Path(out_dir) / f'{stem}_det.png')
+                    save_drawing(drawing, item, i, out_dir, 'det')
         return dict(predictions=predictions, visualization=drawings)

@@ -88,3 +88,14 @@ def load_image(image: ImageInput) -> np.ndarray:
     except OSError as err:
         raise ValueError(f'{str(path)!r} could not be decoded ({err}); the file is probably '
                          'truncated or corrupt: copy or download it again') from err
+
+
+def save_drawing(drawing: np.ndarray, source: ImageInput, index: int, out_dir: str | os.PathLike,
+                 suffix: str) -> Path:
+    """Write an inferencer's drawing as ``OUT_DIR/<stem>_<suffix>.png``; the stem is the input
+    file's, or ``image_<index>`` for an array or PIL image."""
+    stem = Path(source).stem if isinstance(source, (str, os.PathLike)) else f'image_{index}'
+    path = Path(out_dir) / f'{stem}_{suffix}.png'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(drawing).save(path)
+    return path

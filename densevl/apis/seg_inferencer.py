@@ -4,23 +4,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
-from ..models.clip import MODEL_ZOO
+from ..models.inference_protocol import InferenceProtocol
 from ..visualization import draw_sem_seg
-from .image_io import ImageInput, load_image
-
-OPENAI_MEAN = (122.771, 116.746, 104.094)
-OPENAI_STD = (68.501, 66.632, 70.323)
-# The training-free protocol of the references: short side 336, 224/112 sliding windows.
-DEFAULT_INFERENCE = dict(short_side=336, slide=dict(crop=224, stride=112), logit_scale=40.0,
-                         mode='naclip')
+from .image_io import ImageInput, load_image, save_drawing
 
 
 @dataclass
@@ -28,8 +20,9 @@ class SegPrediction:
     """One image's prediction.
 
     Attributes:
-        pred_sem_seg: ``(H, W)`` int64 indices into ``texts``; -1 where the background threshold
-            rejected every class.
+        pred_sem_seg: ``(H, W)`` int64 indices into ``texts``; the protocol's
+            ``background_index`` (-1 unless a config names a background class) where the
+            background threshold rejected every class.
         scores: ``(K, H, W)`` class probabilities, when asked for with ``return_scores=True``.
         texts: the vocabulary the indices refer to.
     """
@@ -49,23 +42,23 @@ def _short_side_from_pipeline(pipeline) -> int | None:
 class OpenVocabSegInferencer:
     """Segment images for any list of words.
 
+    Images are prepared and segmented by the model's :class:`InferenceProtocol`
+    (``inferencer.protocol``): resized to its short side, normalised by its mean/std, then
+    segmented with its windows, dense mode, templates and background policy.
+
     Args:
         model: a CLIP model name used training-free (a densevl model such as
-            ``'clip-tiny-random'``, or an open_clip name such as ``'ViT-B-16'``), or the path of a
-            densevl config (``configs/.../*.py``) whose model has a ``segment`` method.
+            ``'clip-synthetic-tiny'``, or an open_clip name such as ``'ViT-B-16'``), or the path
+            of a densevl config (``configs/.../*.py``) whose model is an
+            :class:`~densevl.models.segmentors.OpenVocabSegmenter`.
         weights: for a CLIP name, an open_clip pretrained tag (``'openai'``) or a local weights
             file; for a config, a checkpoint of the whole model.
         device: ``'cpu'``, ``'cuda'``...; default cuda when available.
-        mode: dense last-block mode for a CLIP name (``naclip``, ``sclip``, ``clearclip``,
-            ``maskclip``, ``plain``); default the model's own protocol (NACLIP for real CLIP
-            weights, the best on the published benchmarks; SCLIP for the proving-ground model,
-            the best on its table).
-        templates: prompt templates for a CLIP name; default the model's own protocol (the 80
-            ImageNet templates for real CLIP weights).
-        short_side: images are resized so their short side has this length before inference
-            (the papers' protocol); None keeps the size. Default: the model's own protocol.
-        slide: ``dict(crop=..., stride=...)`` sliding windows, or None for one whole-image
-            forward, for a CLIP name. Default: the model's own protocol.
+        **protocol_changes: fields of the protocol that differ from the model's own: for a
+            CLIP name any (``mode='sclip'``, ``templates=...``, ``short_side=None``,
+            ``slide=None``...); the model's own is its zoo entry's (NACLIP with the references'
+            224/112 windows at short side 336 for real CLIP weights; SCLIP at 64 px for the
+            proving-ground model); for a config only ``short_side`` (the rest is the config's).
 
     Example:
         >>> seg = OpenVocabSegInferencer('ViT-B-16', weights='openai')
@@ -73,38 +66,25 @@ class OpenVocabSegInferencer:
         >>> out['predictions'][0].pred_sem_seg    # (H, W) indices into texts
     """
 
-    def __init__(self, model: str, weights: str | None = None, device: str | None = None, *,
-                 mode: str = 'auto', templates: str | Sequence[str] = 'auto',
-                 short_side: int | None | str = 'auto', slide: dict | None | str = 'auto') -> None:
+    def __init__(self, model: str, weights: str | None = None, device: str | None = None,
+                 **protocol_changes) -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         if str(model).endswith('.py'):
-            self.segmenter, pipeline_short, mean, std = self._from_config(model, weights)
+            self.segmenter, self.protocol, self.random_weights = self._from_config(
+                model, weights, protocol_changes)
         else:
-            self.segmenter, pipeline_short, mean, std = self._from_clip(model, weights, mode,
-                                                                         templates, slide)
-        self.short_side = pipeline_short if short_side == 'auto' else short_side
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+            from ..models.segmentors import ZeroShotSegmenter
+
+            self.segmenter = ZeroShotSegmenter(model_name=model, pretrained=weights,
+                                               **protocol_changes)
+            self.protocol, self.random_weights = (self.segmenter.protocol,
+                                                  self.segmenter.random_weights)
+        self.mean = torch.tensor(self.protocol.mean, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(self.protocol.std, dtype=torch.float32).view(3, 1, 1)
         self.segmenter.to(self.device).eval()
 
-    def _from_clip(self, name, weights, mode, templates, slide):
-        from ..models.segmentors import ZeroShotSegmenter
-
-        entry = MODEL_ZOO.get(name)
-        protocol = {**DEFAULT_INFERENCE, **(entry.extra.get('inference', {}) if entry else {})}
-        if slide != 'auto':
-            protocol['slide'] = slide
-        if mode == 'auto':
-            mode = protocol['mode']
-        if templates == 'auto':
-            templates = list(protocol.get('templates', ['imagenet80']))
-            templates = templates[0] if templates == ['imagenet80'] else templates
-        segmenter = ZeroShotSegmenter(model_name=name, pretrained=weights, mode=mode,
-                                      templates=templates, logit_scale=protocol['logit_scale'],
-                                      slide=protocol['slide'])
-        return segmenter, protocol['short_side'], OPENAI_MEAN, OPENAI_STD
-
-    def _from_config(self, path, weights):
+    @staticmethod
+    def _from_config(path, weights, changes) -> tuple[object, InferenceProtocol, bool]:
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
@@ -113,29 +93,31 @@ class OpenVocabSegInferencer:
         import densevl.engine  # noqa: F401 - lets torch load mmengine checkpoints
         import densevl.models.mm_adapters  # noqa: F401 - registers the adapters
 
+        from ..models.segmentors import OpenVocabSegmenter
         from ..registry import SEG_MODELS
 
         if not os.path.isfile(path):
             raise FileNotFoundError(f'config {path!r} does not exist')
+        if set(changes) - {'short_side'}:
+            raise ValueError(f'{sorted(set(changes) - {"short_side"})}: a config records how its '
+                             'model is run; change it there (or with --cfg-options)')
         cfg = Config.fromfile(path)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         model = SEG_MODELS.build(cfg.model)
-        if not hasattr(model, 'segment'):
+        if not isinstance(model, OpenVocabSegmenter):
             raise ValueError(f'{type(model).__name__} (from {path}) has no segment() method, so '
                              'it cannot take a vocabulary at call time')
         if weights:
             load_checkpoint(model, weights, map_location='cpu', strict=True)
-        pre = cfg.model.get('data_preprocessor', {})
         pipeline = cfg.get('test_pipeline') or cfg.get('test_dataloader', {}).get(
             'dataset', {}).get('pipeline')
-        return (model, _short_side_from_pipeline(pipeline), pre.get('mean', OPENAI_MEAN),
-                pre.get('std', OPENAI_STD))
+        changes.setdefault('short_side', _short_side_from_pipeline(pipeline))
+        return model, model.protocol.updated(**changes), not weights and model.random_weights
 
     @property
     def is_random_weights(self) -> bool:
         """True when the model has random weights (its output means nothing)."""
-        core = getattr(self.segmenter, 'core', self.segmenter)
-        return bool(getattr(core, 'random_weights', False))
+        return bool(self.random_weights)
 
     def preprocess(self, image: np.ndarray) -> Tensor:
         """RGB uint8 ``(H, W, 3)`` → normalised ``(1, 3, h, w)`` at the inference size."""
@@ -148,8 +130,8 @@ class OpenVocabSegInferencer:
                              'pixels per side')
         tensor = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float()
         tensor = ((tensor - self.mean) / self.std)[None]
-        if self.short_side:
-            scale = self.short_side / min(height, width)
+        if self.protocol.short_side:
+            scale = self.protocol.short_side / min(height, width)
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
             # antialias when shrinking, so fine texture is averaged rather than aliased
             tensor = F.interpolate(tensor, size=size, mode='bilinear', align_corners=False,
@@ -158,7 +140,7 @@ class OpenVocabSegInferencer:
 
     def __call__(self, inputs: ImageInput | Sequence[ImageInput], texts: Sequence[str], *,
                  return_scores: bool = False, out_dir: str | os.PathLike | None = None,
-                 bg_threshold: float = 0.0, visualize: bool = True,
+                 bg_threshold: float | None = None, visualize: bool = True,
                  palette: Sequence[Sequence[int]] | None = None) -> dict:
         """Segment one image or a list of images.
 
@@ -167,7 +149,8 @@ class OpenVocabSegInferencer:
             texts: the vocabulary, one entry per class; synonyms inside a class joined by ``;``.
             return_scores: also return per-class probability maps.
             out_dir: if given, overlays are written there as PNG.
-            bg_threshold: pixels whose best class probability is lower are labelled -1.
+            bg_threshold: pixels whose best class probability is lower are labelled -1;
+                default the protocol's background policy.
             visualize: draw the overlays (with a legend).
             palette: one RGB colour per class for the overlays (default: distinct colours).
 
@@ -181,7 +164,7 @@ class OpenVocabSegInferencer:
             image = load_image(item)
             result = self.segmenter.segment(self.preprocess(image), texts,
                                             out_size=image.shape[:2], prob_threshold=bg_threshold,
-                                            background_index=-1, return_probs=return_scores)[0]
+                                            return_probs=return_scores)[0]
             labels = result.labels.cpu()
             predictions.append(SegPrediction(
                 pred_sem_seg=labels, texts=texts,
@@ -190,7 +173,5 @@ class OpenVocabSegInferencer:
                 drawing = draw_sem_seg(image, labels.numpy(), texts, palette=palette)
                 drawings.append(drawing)
                 if out_dir is not None:
-                    stem = Path(item).stem if isinstance(item, (str, os.PathLike)) else f'image_{i}'
-                    Path(out_dir).mkdir(parents=True, exist_ok=True)
-                    Image.fromarray(drawing).save(Path(out_dir) / f'{stem}_seg.png')
+                    save_drawing(drawing, item, i, out_dir, 'seg')
         return dict(predictions=predictions, visualization=drawings)

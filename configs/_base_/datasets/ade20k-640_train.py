@@ -1,62 +1,20 @@
-# ADE20K-150 for training and evaluating a segmentor at 640x640 crops (mmseg's protocol, as
-# DenseCLIP uses it): random rescale of the (2048, 640) scale by 0.5-2, random 640-px crop
-# (at most 75% one class), flip, photometric distortion; 4 images per GPU (DenseCLIP: 8 GPUs).
-# Test: short side 640 (long side at most 2048), metrics on the original-size label map.
-# The model config adds the model and the padding to 640 (data_preprocessor.size).
-dataset_type = 'ADE20KDataset'
-data_root = 'data/ade/ADEChallengeData2016'
+# ADE20K-150 for training and evaluating a segmentor at 640x640 crops: ade20k_train.py with the
+# (2048, 640) scale and 640-px crops for training, short side 640 for the test, and the
+# multi-scale + flip test around (2048, 640). The model config pads to 640
+# (data_preprocessor.size).
+_base_ = ['./ade20k_train.py']
+
 crop_size = (640, 640)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(2048, 640), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].scale = (2048, 640)  # RandomResize
+train_pipeline[3].crop_size = crop_size  # RandomCrop
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = (2048, 640)  # Resize
+tta_pipeline = _base_.tta_pipeline
+tta_pipeline[1].transforms[0] = [  # TestTimeAug's scales
+    dict(type='Resize', scale=(int(2048 * r), int(640 * r)), keep_ratio=True)
+    for r in _base_.img_ratios
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 640), keep_ratio=True),
-    # after Resize: metrics are computed on the original-size label map
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
-# Multi-scale + flip test (tools/test.py --tta): mmseg 0.x's --aug-test, which DenseCLIP's
-# multi-scale figures use: the (2048, 640) scale times 0.5-1.75, each also flipped; the
-# softmax of the 12 predictions is averaged (mmseg's SegTTAModel, tta_model in the runtime).
-img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale=(int(2048 * r), int(640 * r)), keep_ratio=True)
-             for r in img_ratios],
-            [dict(type='RandomFlip', prob=0., direction='horizontal'),
-             dict(type='RandomFlip', prob=1., direction='horizontal')],
-            [dict(type='LoadAnnotations', reduce_zero_label=True)],
-            [dict(type='PackSegInputs')],
-        ])
-]
-train_dataloader = dict(
-    batch_size=4,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
-        pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -1,27 +1,11 @@
 # ADE20K val (2,000 images), 150 classes.
-# Adds the benchmark's vocabulary to the training-free model.
-_base_ = ['../models/training_free_vit-b16.py', '../default_runtime.py']
-
-# Resolved next to this file, so the tools run from any directory.
-model = dict(class_names='{{fileDirname}}/../names/ade20k.txt')
+_base_ = ['./ov_seg_benchmark.py']
 
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 336), keep_ratio=True),
-    # after Resize: metrics are computed on the original-size label map
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation'),
-        pipeline=test_pipeline))
+        data_prefix=dict(img_path='images/validation', seg_map_path='annotations/validation')))
 val_dataloader = test_dataloader

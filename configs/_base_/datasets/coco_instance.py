@@ -1,58 +1,14 @@
-# COCO 2017 boxes and instance masks in mmdet's layout: data/coco/{annotations/instances_*2017.json,
-# train2017/, val2017/}. Images go to the model as BGR uint8; its data preprocessor normalises them
-# (CLIP's mean and std for DenseCLIP) and pads them (and the masks) to a multiple of 32.
-dataset_type = 'CocoDataset'
-data_root = 'data/coco/'
-backend_args = None
+# COCO 2017 boxes and instance masks in mmdet's layout: coco_detection.py with the masks loaded
+# (padded with the images to a multiple of 32 by the model's data preprocessor) and CocoMetric on
+# boxes and masks.
+_base_ = ['./coco_detection.py']
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline,
-        backend_args=backend_args))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+train_pipeline = _base_.train_pipeline
+train_pipeline[1].with_mask = True  # LoadAnnotations
+test_pipeline = _base_.test_pipeline
+test_pipeline[2].with_mask = True  # LoadAnnotations
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_val2017.json',
-    metric=['bbox', 'segm'],
-    format_only=False,
-    backend_args=backend_args)
+val_evaluator = dict(metric=['bbox', 'segm'])
 test_evaluator = val_evaluator

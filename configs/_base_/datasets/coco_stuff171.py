@@ -1,24 +1,11 @@
-# COCO-Stuff 164k val2017 (5,000 images), 171 classes.
-# Adds the benchmark's vocabulary to the training-free model.
-_base_ = ['../models/training_free_vit-b16.py', '../default_runtime.py']
-
-# Resolved next to this file, so the tools run from any directory.
-model = dict(class_names='{{fileDirname}}/../names/coco_stuff171.txt')
+# COCO-Stuff 164k val2017 (5,000 images), 171 classes, short side 448.
+_base_ = ['./ov_seg_benchmark.py']
 
 dataset_type = 'COCOStuffDataset'
 data_root = 'data/coco_stuff164k'
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 448), keep_ratio=True),
-    # after Resize: metrics are computed on the original-size label map
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = (2048, 448)  # Resize
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

@@ -1,11 +1,7 @@
-# The synthetic scene world for training a segmentor (data/synthetic, written by
-# tools/make_synthetic_dataset.py): train split (2000 scenes of the 12 seen classes; pink and
-# purple never appear in it), 64-px crops after a mild random rescale (0.75-1.5) and flip,
-# batch 8. No photometric distortion: the thing classes *are* colours. Test (and validation):
-# the test split (seen classes); point data_prefix at images/novel + annotations/novel for the
-# scenes that hold the unseen pink and purple.
-dataset_type = 'SyntheticSceneDataset'
-data_root = 'data/synthetic'
+# The train split of the synthetic scene world, for training a segmentor; a config combines it
+# with synthetic.py (test and validation), which it leaves as they are: 2000 scenes of the 12
+# seen classes (pink and purple never appear in it), 64-px crops after a mild random rescale
+# (0.75-1.5) and flip, batch 8. No photometric distortion: the thing classes *are* colours.
 crop_size = (64, 64)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -13,11 +9,6 @@ train_pipeline = [
     dict(type='RandomResize', scale=(64, 64), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 # Multi-scale + flip test (tools/test.py --tta), the ADE20K protocol at this size: the 64-px
@@ -42,18 +33,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
+        type='SyntheticSceneDataset',
+        data_root='data/synthetic',
         data_prefix=dict(img_path='images/train', seg_map_path='annotations/train'),
         pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='images/test', seg_map_path='annotations/test'),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader

@@ -1,5 +1,5 @@
-# Training-free CLIP ViT-B/16 segmentor; a dataset config adds the vocabulary (and, on sets
-# with a background class, the background threshold) and a method config picks `mode`.
+# Training-free CLIP ViT-B/16 segmentor; a leaf config picks `mode` and adds the vocabulary (a
+# names file) and, on sets with a background class, the background threshold.
 model = dict(
     type='TrainingFreeSegmentor',
     clip=dict(model_name='ViT-B-16', pretrained='openai'),

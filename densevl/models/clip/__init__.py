@@ -2,14 +2,23 @@
 from .dense_output import DenseOutput
 from .dense_resnet import CLIPDenseResNet
 from .dense_vit import CLIPDenseViT
-from .factory import CLIPBundle, available_models, build_dense_encoder, create_clip
+from .factory import (
+    CLIPBundle,
+    available_models,
+    build_dense_encoder,
+    check_activation,
+    create_clip,
+    is_modified_resnet,
+)
 from .last_block import DENSE_MODES
 from .model_zoo import MODEL_ZOO
 from .pos_embed import resize_attnpool_pos_embed, resize_vit_pos_embed
-from .score_map import score_map
+from .score_map import dense_score_map, score_map
+from .vit_pyramid import CLIPViTFeaturePyramid
 
 __all__ = [
-    'DENSE_MODES', 'MODEL_ZOO', 'CLIPBundle', 'CLIPDenseResNet', 'CLIPDenseViT', 'DenseOutput',
-    'available_models', 'build_dense_encoder', 'create_clip', 'resize_attnpool_pos_embed',
-    'resize_vit_pos_embed', 'score_map',
+    'DENSE_MODES', 'MODEL_ZOO', 'CLIPBundle', 'CLIPDenseResNet', 'CLIPDenseViT',
+    'CLIPViTFeaturePyramid', 'DenseOutput',
+    'available_models', 'build_dense_encoder', 'check_activation', 'create_clip', 'dense_score_map',
+    'is_modified_resnet', 'resize_attnpool_pos_embed', 'resize_vit_pos_embed', 'score_map',
 ]

@@ -5,11 +5,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .cropped_pool_positions import cropped_pool_positions
 from .dense_output import DenseOutput
 from .last_block import VIT_ONLY_MODES, check_mode
 from .pos_embed import resize_attnpool_pos_embed
 
 RESNET_MODES = ('plain', 'maskclip')
+POOL_POSITIONS = ('resize', 'crop')
 
 
 def dense_attention_pool(pool: nn.Module, res5: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
@@ -43,18 +45,42 @@ class CLIPDenseResNet(nn.Module):
         ``plain``: the attention pool run with every position as a query (the mean token first,
         positional embedding resized to the grid), as DenseCLIP's ``CLIPResNetWithAttention``.
 
+    The pyramid interface DenseCLIP uses (shared with
+    :class:`~densevl.models.denseclip.CLIPViTFeaturePyramid`): :attr:`level_channels`,
+    :meth:`features`, ``forward_dense(return_features=True)``, :attr:`position_grid_owner` and
+    :meth:`drop_embedding_head`.
+
     Args:
         visual: an open_clip ``ModifiedResNet`` (``clip_model.visual``).
         mode: default mode, ``'plain'`` or ``'maskclip'``.
+        pool_positions: how the pool's positional grid meets a feature map of another size:
+            ``'resize'`` it bilinearly (CLIP, DenseCLIP segmentation) or ``'crop'`` its top-left
+            window (DenseCLIP detection, see :func:`cropped_pool_positions`).
     """
 
-    def __init__(self, visual: nn.Module, *, mode: str = 'maskclip', **unused) -> None:
+    def __init__(self, visual: nn.Module, *, mode: str = 'maskclip',
+                 pool_positions: str = 'resize', **unused) -> None:
         super().__init__()
+        if pool_positions not in POOL_POSITIONS:
+            raise ValueError(f'unknown pool_positions {pool_positions!r}; choose one of '
+                             f'{", ".join(POOL_POSITIONS)}')
         self.visual = visual
         self.mode = self._check(mode)
+        self.pool_positions = pool_positions
         self.patch_size = 32
         self.width = visual.attnpool.k_proj.in_features
         self.embed_dim = visual.attnpool.c_proj.out_features
+        self.level_channels = [layer[-1].conv3.out_channels for layer in
+                               (visual.layer1, visual.layer2, visual.layer3, visual.layer4)]
+
+    @property
+    def position_grid_owner(self) -> nn.Module:
+        """The module whose ``positional_embedding`` is the tower's positional grid."""
+        return self.visual.attnpool
+
+    def drop_embedding_head(self) -> None:
+        """Remove the attention pool (a plain backbone, as DenseCLIP's ``CLIPResNet``)."""
+        self.visual.attnpool = None
 
     @staticmethod
     def _check(mode: str) -> str:
@@ -78,21 +104,22 @@ class CLIPDenseResNet(nn.Module):
             outs.append(x)
         return outs
 
-    def attention_pool(self, res5: Tensor,
-                       positions: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Full multi-head attention pool over the mean token and every position.
+    def features(self, images: Tensor) -> list[Tensor]:
+        """The four pyramid levels (res2..res5)."""
+        return self.stages(images)
 
-        Args:
-            positions: ``(1 + h * w, D)`` positional embedding to use; default the pool's own,
-                bilinearly resized to the grid.
+    def attention_pool(self, res5: Tensor) -> tuple[Tensor, Tensor]:
+        """Full multi-head attention pool over the mean token and every position, the pool's
+        positions resized or cropped to the grid (``pool_positions``).
 
         Shapes:
             res5: ``(B, D, h, w)``; returns global ``(B, C)`` and dense ``(B, C, h, w)``.
         """
         pool = self.visual.attnpool
-        if positions is None:
-            positions = resize_attnpool_pos_embed(pool.positional_embedding, res5.shape[-2:])
-        return dense_attention_pool(pool, res5, positions)
+        fit = cropped_pool_positions if self.pool_positions == 'crop' else \
+            resize_attnpool_pos_embed
+        return dense_attention_pool(pool, res5, fit(pool.positional_embedding,
+                                                    tuple(res5.shape[-2:])))
 
     def value_path(self, res5: Tensor) -> Tensor:
         """MaskCLIP: ``c_proj(v_proj(x))`` at every position.

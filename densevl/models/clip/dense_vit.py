@@ -49,6 +49,11 @@ class CLIPDenseViT(nn.Module):
         self.feature_indices = feature_indices or _default_feature_indices(num_layers)
         self._priors: dict[tuple[int, int], Tensor] = {}
 
+    @property
+    def position_grid_owner(self) -> nn.Module:
+        """The module whose ``positional_embedding`` is the tower's positional grid."""
+        return self.visual
+
     def tokens_to_embeddings(self, tokens: Tensor) -> Tensor:
         """``ln_post`` then the projection into the joint space.
 

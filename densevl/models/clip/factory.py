@@ -155,10 +155,34 @@ def create_clip(model_name: str, pretrained: str | None = None, *,
                       random_weights=random_weights)
 
 
+def check_activation(model_name: str, pretrained: str | None) -> None:
+    """Refuse an open_clip architecture whose activation differs from its pretrained tag's.
+
+    OpenAI's CLIPs were trained with QuickGELU; open_clip's ``'RN50'``, ``'ViT-B-16'`` ... use
+    GELU and only warn when given ``pretrained='openai'``. A model that fine-tunes OpenAI's
+    weights in their own architecture (DenseCLIP) needs the ``-quickgelu`` names.
+    """
+    if model_name in MODEL_ZOO or not pretrained or os.path.exists(pretrained):
+        return
+    tag = bool(open_clip.get_pretrained_cfg(model_name, pretrained).get('quick_gelu', False))
+    model = bool((open_clip.get_model_config(model_name) or {}).get('quick_gelu', False))
+    if tag != model:
+        fix = model_name + '-quickgelu' if tag else model_name.removesuffix('-quickgelu')
+        raise ValueError(f'the {pretrained!r} weights of {model_name!r} were trained with '
+                         f'{"QuickGELU" if tag else "GELU"} but the {model_name!r} architecture '
+                         f'uses {"GELU" if tag else "QuickGELU"}; use model_name={fix!r}')
+
+
+def is_modified_resnet(visual: nn.Module) -> bool:
+    """Whether an open_clip image tower is a ModifiedResNet (else a ViT): the one place the
+    library tells the two apart; everything else goes through the encoders' shared interface."""
+    return hasattr(visual, 'attnpool')
+
+
 def build_dense_encoder(visual: nn.Module, mode: str = 'maskclip',
                         **kwargs) -> CLIPDenseViT | CLIPDenseResNet:
     """Wrap an open_clip image tower in the dense interface that fits it."""
-    if hasattr(visual, 'attnpool'):
+    if is_modified_resnet(visual):
         return CLIPDenseResNet(visual, mode=mode)
     if hasattr(visual, 'transformer') and hasattr(visual, 'conv1'):
         return CLIPDenseViT(visual, mode=mode, **kwargs)

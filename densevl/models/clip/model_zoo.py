@@ -4,8 +4,10 @@ Every other name is an open_clip model name (``open_clip.list_models()``), or ``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..inference_protocol import InferenceProtocol
 
 ZOO_DIR = Path(__file__).resolve().parents[2] / 'model_zoo'
 
@@ -21,6 +23,8 @@ class ZooEntry:
         tokenizer: the open_clip model name whose tokenizer it uses.
         description: one line for listings.
         seed: seed of the random initialisation of a model without weights.
+        protocol: how the model is run (:class:`InferenceProtocol`); None: the reference
+            protocol of the training-free papers.
     """
 
     config: dict
@@ -28,7 +32,7 @@ class ZooEntry:
     tokenizer: str = 'ViT-B-32'
     description: str = ''
     seed: int = 0
-    extra: dict = field(default_factory=dict)
+    protocol: InferenceProtocol | None = None
 
     @property
     def weights_path(self) -> Path | None:
@@ -52,12 +56,12 @@ SYNTHETIC_CONFIGS = {
 # How the proving-ground models are used: native 64-px scenes, one whole-image forward, bare
 # class words as prompts (the text tower learned them from "yellow, brick" captions), and SCLIP,
 # the best variant on the proving-ground table.
-SYNTHETIC_INFERENCE = dict(short_side=64, slide=None, logit_scale=40.0, templates=('{}',),
-                           mode='sclip')
+SYNTHETIC_PROTOCOL = InferenceProtocol(short_side=64, slide=None, logit_scale=40.0,
+                                       templates=('{}',), mode='sclip')
 
 # The ResNet tower has stride 32: the 64-px scenes are upsampled to 128 px (a 4x4 grid), and
 # a ModifiedResNet has the value path (MaskCLIP) but not the ViT-only attention variants.
-SYNTHETIC_RN_INFERENCE = dict(SYNTHETIC_INFERENCE, short_side=128, mode='maskclip')
+SYNTHETIC_RN_PROTOCOL = SYNTHETIC_PROTOCOL.updated(short_side=128, mode='maskclip')
 
 MODEL_ZOO: dict[str, ZooEntry] = {
     'clip-tiny-random': ZooEntry(
@@ -73,9 +77,9 @@ MODEL_ZOO: dict[str, ZooEntry] = {
     'clip-synthetic-tiny': ZooEntry(
         config=SYNTHETIC_CONFIGS['vit']['config'], weights='clip_synthetic_tiny.pt',
         description='ViT (patch 8, width 128, 4 layers) trained on the synthetic scene world',
-        extra=dict(inference=SYNTHETIC_INFERENCE)),
+        protocol=SYNTHETIC_PROTOCOL),
     'clip-synthetic-tiny-rn': ZooEntry(
         config=SYNTHETIC_CONFIGS['resnet']['config'], weights='clip_synthetic_tiny_rn.pt',
         description='ModifiedResNet (width 16, 128 px) trained on the synthetic scene world',
-        extra=dict(inference=SYNTHETIC_RN_INFERENCE)),
+        protocol=SYNTHETIC_RN_PROTOCOL),
 }

@@ -1,14 +1,21 @@
-"""DenseCLIP (Rao et al., CVPR 2022) in plain PyTorch: learned-context text encoder, context
-decoder, ViT feature pyramid, the language-guided core and the detection auxiliary loss."""
+"""DenseCLIP (Rao et al., CVPR 2022) in plain PyTorch: the context decoder, the language-guided
+core, its builder and the detection auxiliary loss. Its image encoders live in
+:mod:`densevl.models.clip` (``CLIPDenseResNet``, ``CLIPViTFeaturePyramid``), its learned-context
+text encoder in :mod:`densevl.models.text` (``ContextPromptTextEncoder``); both are re-exported
+here as the parts DenseCLIP is made of."""
+from ..clip.vit_pyramid import CLIPViTFeaturePyramid, drop_path
+from ..text.context_prompt_encoder import ContextPromptTextEncoder
 from .box_targets import box_score_map_loss, rasterise_box_targets
 from .context_decoder import ContextDecoder
-from .context_text_encoder import ContextPromptTextEncoder
-from .cropped_attention_pool import cropped_attention_pool, cropped_pool_positions
-from .denseclip_core import DenseCLIPCore, DenseCLIPOutput, batched_score_map
-from .vit_multilevel import CLIPViTFeaturePyramid, drop_path
+from .denseclip_core import (
+    DenseCLIPCore,
+    DenseCLIPOutput,
+    build_denseclip_encoders,
+    build_image_encoder,
+)
 
 __all__ = [
     'CLIPViTFeaturePyramid', 'ContextDecoder', 'ContextPromptTextEncoder', 'DenseCLIPCore',
-    'DenseCLIPOutput', 'batched_score_map', 'box_score_map_loss', 'cropped_attention_pool',
-    'cropped_pool_positions', 'drop_path', 'rasterise_box_targets',
+    'DenseCLIPOutput', 'box_score_map_loss', 'build_denseclip_encoders', 'build_image_encoder',
+    'drop_path', 'rasterise_box_targets',
 ]

@@ -39,8 +39,6 @@ from ..clip.pos_embed import resize_attnpool_pos_embed
 __all__ = ['StateDictReport', 'compare_state_dicts', 'convert_denseclip_state_dict',
            'copy_clip_weights', 'fit_state_dict', 'resize_position_grid', 'set_position_grid']
 
-_TEXT_PARTS = ('token_embedding', 'positional_embedding', 'transformer', 'ln_final',
-               'text_projection')
 _MAX_LISTED = 12
 
 
@@ -59,20 +57,21 @@ def resize_position_grid(positions: Tensor, side: int) -> Tensor:
     return resize_attnpool_pos_embed(positions, (side, side))
 
 
-def _grid_owner(visual: nn.Module) -> nn.Module:
-    # A ModifiedResNet keeps its grid in the attention pool, a ViT in the tower itself.
-    return visual.attnpool if hasattr(visual, 'attnpool') else visual
-
-
-def set_position_grid(visual: nn.Module, side: int) -> None:
-    """Resize an open_clip image tower's stored positional grid in place to ``side x side``.
+def set_position_grid(image_encoder: nn.Module, side: int) -> None:
+    """Resize an image encoder's stored positional grid in place to ``side x side``.
 
     DenseCLIP builds its backbones at ``input_resolution`` (grid ``input_resolution / stride``)
     and resizes CLIP's grid into them once, when the weights are loaded; every forward then
-    resizes that stored grid to the feature map. Doing the same here keeps both resizes, so the
-    positions match DenseCLIP's and its checkpoints load shape for shape.
+    resizes (segmentation) or crops (detection) that stored grid to the feature map. Doing the
+    same here keeps both steps, so the positions match DenseCLIP's and its checkpoints load shape
+    for shape.
+
+    Args:
+        image_encoder: a :class:`~densevl.models.clip.CLIPDenseResNet` or
+            :class:`~densevl.models.denseclip.CLIPViTFeaturePyramid` (its
+            ``position_grid_owner`` holds the grid).
     """
-    owner = _grid_owner(visual)
+    owner = image_encoder.position_grid_owner
     current = owner.positional_embedding
     if math.isqrt(current.shape[0] - 1) == side:
         return
@@ -82,22 +81,24 @@ def set_position_grid(visual: nn.Module, side: int) -> None:
 
 
 @torch.no_grad()
-def copy_clip_weights(clip_model: nn.Module, visual: nn.Module,
+def copy_clip_weights(clip_model: nn.Module, image_encoder: nn.Module,
                       text_encoder: nn.Module | None = None) -> None:
-    """Load a (pretrained) open_clip ``CLIP`` into DenseCLIP's image tower and text encoder.
+    """Load a (pretrained) open_clip ``CLIP`` into DenseCLIP's image and text encoders.
 
-    The image tower's positional grid is resized bilinearly to the grid ``visual`` was built
-    with (parts ``visual`` lacks, such as a removed attention pool, are skipped; every part it
-    has must be in the source); the text tower is copied part by part, its positional table
-    whole.
+    The one loader of CLIP weights of DenseCLIP's segmentors and detectors. The image tower's
+    positional grid is resized bilinearly to the grid the encoder was built with (parts the
+    tower lacks, such as the attention pool the CLIP-FPN baseline removes, are skipped; every
+    part it has must be in the source). The text tower is copied part by part; its positional
+    table's first rows (all of them, or DenseCLIP detection's 13) come from CLIP's.
 
     Args:
         clip_model: the source ``CLIP``, same architecture.
-        visual: the open_clip image tower inside the DenseCLIP image encoder.
+        image_encoder: a :class:`~densevl.models.clip.CLIPDenseResNet` or
+            :class:`~densevl.models.denseclip.CLIPViTFeaturePyramid`.
         text_encoder: a :class:`ContextPromptTextEncoder` (its ``contexts`` are kept), or None.
     """
+    visual = image_encoder.visual
     wanted = visual.state_dict()
-    # a tower built without its embedding head (the CLIP-FPN baseline) takes only what it has
     state = {k: v for k, v in clip_model.visual.state_dict().items() if k in wanted}
     for key in ('attnpool.positional_embedding', 'positional_embedding'):
         if key in state:
@@ -105,12 +106,14 @@ def copy_clip_weights(clip_model: nn.Module, visual: nn.Module,
     visual.load_state_dict(state, strict=True)
     if text_encoder is None:
         return
-    for part in _TEXT_PARTS:
+    for part in ('token_embedding', 'transformer', 'ln_final', 'text_projection'):
         source, target = getattr(clip_model, part), getattr(text_encoder, part)
         if isinstance(target, nn.Module):
             target.load_state_dict(source.state_dict(), strict=True)
         else:
             target.copy_(source)
+    rows = text_encoder.positional_embedding.shape[0]
+    text_encoder.load_truncated_positions(clip_model.positional_embedding[:rows])
 
 
 def convert_denseclip_state_dict(state: Mapping[str, Tensor]) -> tuple[dict[str, Tensor],

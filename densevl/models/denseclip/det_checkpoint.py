@@ -15,7 +15,7 @@ Plain PyTorch: reading, mapping and checking need no mm package.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,27 +32,27 @@ RENAMED = {'contexts': 'backbone.text_encoder.contexts', 'gamma': 'backbone.gamm
 HEAD_PREFIXES = ('neck.', 'bbox_head.', 'rpn_head.', 'roi_head.')
 
 
-def _published_to_densevl(key: str) -> str | None:
-    if key in RENAMED:
-        return RENAMED[key]
-    if key.startswith(HEAD_PREFIXES):
-        return key
-    for old, new in PREFIXES:
-        if key.startswith(old):
-            return new + key[len(old):]
-    return None
+def _rename(items: Iterable[tuple[str, Tensor]], renamed: Mapping[str, str],
+            prefixes: Iterable[tuple[str, str]]) -> tuple[dict[str, Tensor], list[str]]:
+    """``(key, value)`` pairs with their keys renamed, and the keys that have no new name.
 
-
-def _densevl_to_published(key: str) -> str | None:
-    for old, new in RENAMED.items():
-        if key == new:
-            return old
-    if key.startswith(HEAD_PREFIXES):
-        return key
-    for old, new in PREFIXES:
-        if key.startswith(new):
-            return old + key[len(new):]
-    return None
+    A key is renamed by ``renamed``, else kept if it is an mmdet head's, else by its first
+    matching ``(old prefix, new prefix)``.
+    """
+    out, unknown = {}, []
+    for key, value in items:
+        if key in renamed:
+            out[renamed[key]] = value
+        elif key.startswith(HEAD_PREFIXES):
+            out[key] = value
+        else:
+            for old, new in prefixes:
+                if key.startswith(old):
+                    out[new + key[len(old):]] = value
+                    break
+            else:
+                unknown.append(key)
+    return out, unknown
 
 
 def convert_det_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -63,14 +63,8 @@ def convert_det_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor
     Raises:
         ValueError: keys the published layout does not have (listed), or no DenseCLIP backbone.
     """
-    converted, unknown = {}, []
-    for key, value in state_dict.items():
-        key = key.removeprefix('module.')
-        new = _published_to_densevl(key)
-        if new is None:
-            unknown.append(key)
-        else:
-            converted[new] = value
+    converted, unknown = _rename(((k.removeprefix('module.'), v) for k, v in state_dict.items()),
+                                 RENAMED, PREFIXES)
     if unknown:
         raise ValueError(f'{len(unknown)} keys are not in the DenseCLIP detection layout '
                          f'(backbone.*, text_encoder.*, context_decoder.*, contexts, gamma, '
@@ -88,13 +82,8 @@ def to_published_layout(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     Raises:
         ValueError: keys outside the DenseCLIP detection layout (a ViT backbone, say).
     """
-    published, unknown = {}, []
-    for key, value in state_dict.items():
-        old = _densevl_to_published(key)
-        if old is None:
-            unknown.append(key)
-        else:
-            published[old] = value
+    published, unknown = _rename(state_dict.items(), {v: k for k, v in RENAMED.items()},
+                                 [(new, old) for old, new in PREFIXES])
     if unknown:
         raise ValueError(f'no published DenseCLIP key for: {", ".join(sorted(unknown)[:10])}')
     return published

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 
 import open_clip
@@ -12,14 +11,11 @@ from torch import nn
 
 from ...errors import WeightsUnavailableError
 from ...registry import DET_MODELS
-from ..clip import MODEL_ZOO, CLIPDenseResNet, create_clip, resize_attnpool_pos_embed
+from ..clip import MODEL_ZOO, create_clip, is_modified_resnet
 from ..clip.factory import CLIPBundle
-from ..denseclip import (
-    CLIPViTFeaturePyramid,
-    ContextDecoder,
-    ContextPromptTextEncoder,
-    DenseCLIPCore,
-)
+from ..denseclip import DenseCLIPCore
+from ..denseclip.checkpoint import copy_clip_weights
+from ..denseclip.denseclip_core import build_denseclip_encoders
 
 
 def _truncate_text_positions(clip_model: nn.Module, rows: int) -> None:
@@ -51,10 +47,6 @@ def _clip_architecture(model_name: str) -> CLIPBundle:
                           random_weights=True)
 
 
-def _pool_grid_side(pool: nn.Module) -> int:
-    return math.isqrt(pool.positional_embedding.shape[0] - 1)
-
-
 @DET_MODELS.register_module()
 class DenseCLIPDetBackbone(DenseCLIPCore):
     """:class:`DenseCLIPCore` set up as DenseCLIP's detectors use it, built from a CLIP name.
@@ -66,7 +58,7 @@ class DenseCLIPDetBackbone(DenseCLIPCore):
     ModifiedResNet towers run their attention pool with the positions of a
     ``input_resolution / 32`` grid (42 x 42 for 1344-pixel inputs: bilinearly resized once from
     CLIP's 7 x 7 here, then cropped top-left to each batch's feature map, see
-    :func:`~densevl.models.denseclip.cropped_attention_pool`). The text tower keeps the first
+    :func:`~densevl.models.clip.cropped_pool_positions`). The text tower keeps the first
     ``text_context_length`` rows of its positional table, as DenseCLIP's checkpoints do (13 =
     8 context vectors + a 5-token name slot), so a class name may have at most 3 BPE tokens.
 
@@ -107,45 +99,24 @@ class DenseCLIPDetBackbone(DenseCLIPCore):
         clip_model = bundle.model
         if text_context_length is not None:
             _truncate_text_positions(clip_model, text_context_length)
-        visual = clip_model.visual
-        is_resnet = hasattr(visual, 'attnpool')
-        if is_resnet:
-            if vit:
-                raise ValueError(f'vit options given for the ModifiedResNet {clip["model_name"]}')
-            side = input_resolution // 32
-            with torch.no_grad():
-                positions = resize_attnpool_pos_embed(visual.attnpool.positional_embedding,
-                                                      (side, side))
-            visual.attnpool.positional_embedding = nn.Parameter(positions.clone())
-            image_encoder = CLIPDenseResNet(visual, mode='plain')
-            concat_index = 3
-        else:
-            image_encoder = CLIPViTFeaturePyramid(visual, **(vit or {}))
-            concat_index = int(math.log2(image_encoder.patch_size // 4))
-        text_encoder = ContextPromptTextEncoder(clip_model, bundle.tokenizer,
-                                                num_context=num_context, name_length=name_length)
-        decoder = ContextDecoder(image_encoder.embed_dim, **(context_decoder or {}))
+        resnet = is_modified_resnet(clip_model.visual)
+        if resnet and vit:
+            raise ValueError(f'vit options given for the ModifiedResNet {clip["model_name"]}')
+        image_encoder, text_encoder, decoder = build_denseclip_encoders(
+            clip_model, bundle.tokenizer, vit=vit, pool_positions='crop',
+            # the ResNet's pool keeps a grid as large as the inputs; a ViT keeps CLIP's
+            input_resolution=input_resolution if resnet else None, num_context=num_context,
+            name_length=name_length, context_decoder=context_decoder)
         super().__init__(image_encoder, text_encoder, class_names=class_names,
-                         context_decoder=decoder, score_concat_index=concat_index,
-                         score_scale=1.0 / tau, gamma_init=gamma_init,
-                         pool_positions='crop' if is_resnet else 'resize')
+                         context_decoder=decoder, score_scale=1.0 / tau, gamma_init=gamma_init)
         self.clip_cfg = dict(clip)
         self.input_resolution = input_resolution
         self.packaged_weights = not bundle.random_weights
 
     @property
-    def clip_visual(self) -> nn.Module:
-        """The open_clip image tower (``ModifiedResNet`` or ``VisionTransformer``)."""
-        encoder = self.image_encoder
-        return encoder.visual if isinstance(encoder, CLIPDenseResNet) else encoder.encoder.visual
-
-    @property
     def level_channels(self) -> list[int]:
         """Channels of the four backbone levels, strides 4 to 32."""
-        if isinstance(self.image_encoder, CLIPViTFeaturePyramid):
-            return self.image_encoder.out_channels
-        visual = self.clip_visual
-        return [getattr(visual, f'layer{i}')[-1].conv3.out_channels for i in range(1, 5)]
+        return list(self.image_encoder.level_channels)
 
     @property
     def neck_in_channels(self) -> list[int]:
@@ -153,37 +124,10 @@ class DenseCLIPDetBackbone(DenseCLIPCore):
         return [c + (self.fused_channels if i == self.score_concat_index else 0)
                 for i, c in enumerate(self.level_channels)]
 
-    def set_class_names(self, class_names: Sequence[str]) -> None:
-        """Replace the vocabulary by as many names (the neck's channel count is fixed)."""
-        if len(class_names) != self.num_classes:
-            raise ValueError(f'this DenseCLIP backbone was built for {self.num_classes} classes, '
-                             f'got {len(class_names)} names')
-        self.class_names = tuple(class_names)
-        self.tokens = self.text_encoder.tokenize(self.class_names).to(self.tokens.device)
-
-    @torch.no_grad()
     def load_clip_weights(self, clip_model: nn.Module) -> None:
-        """Copy an open_clip CLIP's image and text towers in, adapting the positional tables.
-
-        The attention pool's grid is resized bilinearly to this backbone's, the text table
-        truncated to its rows; everything else must match the architecture exactly.
-        """
-        visual_state = clip_model.visual.state_dict()
-        if isinstance(self.image_encoder, CLIPDenseResNet):
-            key = 'attnpool.positional_embedding'
-            side = _pool_grid_side(self.clip_visual.attnpool)
-            visual_state[key] = resize_attnpool_pos_embed(visual_state[key], (side, side))
-        self.clip_visual.load_state_dict(visual_state, strict=True)
-        text = self.text_encoder
-        for name in ('token_embedding', 'transformer', 'ln_final'):
-            getattr(text, name).load_state_dict(getattr(clip_model, name).state_dict(), strict=True)
-        text.load_truncated_positions(
-            clip_model.positional_embedding[:text.positional_embedding.shape[0]])
-        source = clip_model.text_projection
-        if isinstance(text.text_projection, nn.Module):
-            text.text_projection.load_state_dict(source.state_dict(), strict=True)
-        else:
-            text.text_projection.copy_(source)
+        """Copy an open_clip CLIP's image and text towers in (see
+        :func:`~densevl.models.denseclip.checkpoint.copy_clip_weights`)."""
+        copy_clip_weights(clip_model, self.image_encoder, self.text_encoder)
 
     def init_weights(self) -> None:
         """Load ``clip['pretrained']`` (called by mmengine's Runner before training)."""

@@ -13,23 +13,10 @@ from torch import Tensor
 
 from ...registry import DET_MODELS
 from ..denseclip import box_score_map_loss, rasterise_box_targets
-from ..text import read_class_names_file
+from ..text import Vocabulary, resolve_class_names
 
 # DenseCLIP draws its box targets on the stride-4 grid of the padded input.
 TARGET_STRIDE = 4
-
-
-def resolve_class_names(class_names: str | Sequence[str] | None) -> list[str] | None:
-    """A list of class names from a list or a names file (one class per line), or None.
-
-    DenseCLIP embeds one name per class: of an entry with synonyms (``'tv; monitor'``) the first
-    is used.
-    """
-    if class_names is None:
-        return None
-    names = read_class_names_file(class_names) if isinstance(class_names, str) \
-        else list(class_names)
-    return [name.split(';')[0].strip() for name in names]
 
 
 def _dataset_classes() -> Sequence[str] | None:
@@ -96,14 +83,16 @@ class DenseCLIPDetectorMixin:
     * The vocabulary: ``K`` is fixed when the model is built (the neck has ``K`` score channels
       and the head ``K`` classes). The names default to the classes of the dataset being run,
       taken from the Runner the first time the model runs; ``class_names`` may be set to a list
-      or names file of ``K`` entries, and :meth:`predict` takes ``texts`` of ``K`` entries.
+      or names file of ``K`` entries, and :meth:`predict` takes ``texts`` of ``K`` entries. A
+      class with synonyms (``'tv; monitor'``) scores the best of them in its score channel
+      (:meth:`Vocabulary.pool_synonyms`), as segmentors pool them.
     """
 
     aux_loss_key = 'loss_seg'
 
     def _init_vocabulary(self, known: bool, aux_loss_weight: float) -> None:
         self._names_known = known
-        self._call_texts: list[str] | None = None
+        self._call_vocabulary: Vocabulary | None = None
         self._score_maps: list[Tensor] | None = None
         self.aux_loss_weight = float(aux_loss_weight)
 
@@ -120,7 +109,7 @@ class DenseCLIPDetectorMixin:
     def class_names(self, names: str | Sequence[str]) -> None:
         names = resolve_class_names(names)
         self._check_count(names, 'class_names')
-        self.backbone.set_class_names(names)
+        self.backbone.set_vocabulary(names)
         self._names_known = True
 
     def _check_count(self, names: Sequence[str], what: str) -> None:
@@ -152,9 +141,9 @@ class DenseCLIPDetectorMixin:
         Shapes:
             batch_inputs ``(B, 3, H, W)``; returns the neck's levels.
         """
-        if self._call_texts is None:
+        if self._call_vocabulary is None:
             self._ensure_vocabulary()
-        out = self.backbone(batch_inputs, class_names=self._call_texts)
+        out = self.backbone(batch_inputs, self._call_vocabulary)
         if self._score_maps is not None:
             self._score_maps.append(out.score_map)
         return self.neck(out.fused)
@@ -195,14 +184,16 @@ class DenseCLIPDetectorMixin:
         """mmdet's predict, optionally with this call's names for the ``K`` classes.
 
         Args:
-            texts: ``K`` class names in the trained order (e.g. other wordings); default the
-                model's vocabulary.
+            texts: ``K`` class entries in the trained order (other wordings, synonyms joined by
+                ``;``); default the model's vocabulary.
         """
+        vocab = None
         if texts is not None:
             texts = resolve_class_names(texts)
             self._check_count(texts, 'texts')
-        self._call_texts = texts
+            vocab = self.backbone.vocabulary(texts)
+        self._call_vocabulary = vocab
         try:
             return super().predict(batch_inputs, batch_data_samples, rescale=rescale)
         finally:
-            self._call_texts = None
+            self._call_vocabulary = None

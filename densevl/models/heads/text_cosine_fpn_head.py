@@ -9,7 +9,7 @@ from mmseg.models.utils import resize
 from torch import Tensor, nn
 
 from ...registry import SEG_MODELS
-from ..denseclip.denseclip_core import batched_score_map
+from ..clip import score_map
 
 
 @SEG_MODELS.register_module()
@@ -59,4 +59,4 @@ class TextCosineFPNHead(FPNHead):
         if self.dropout is not None:
             feat = self.dropout(feat)
         scale = self.log_logit_scale.exp().clamp(max=100.0)
-        return batched_score_map(self.conv_seg(feat), text, 1.0) * scale
+        return score_map(self.conv_seg(feat), text) * scale

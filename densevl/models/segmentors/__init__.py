@@ -1,7 +1,13 @@
-"""Segmentors: plain cores and their mmseg adapters (the adapters need mmseg)."""
-from .label_assignment import assign_labels
-from .slide_inference import slide_score_map, window_score_map
-from .zero_shot_segmenter import Segmentation, ZeroShotSegmenter
+"""Segmentors: plain cores and their mmseg adapters (the adapters need mmseg).
 
-__all__ = ['Segmentation', 'ZeroShotSegmenter', 'assign_labels', 'slide_score_map',
-           'window_score_map']
+The path from an image to its label map: an inferencer calls ``segment`` of an
+:class:`OpenVocabSegmenter`, which encodes the image (a dense CLIP encoder, or a trained head)
+into per-query scores of each window, and the :class:`DensePredictor` turns them into labels.
+"""
+from .dense_predictor import DensePredictor, Segmentation
+from .segmenter import OpenVocabSegmenter
+from .windows import SlideScores, WindowScores, score_slide, score_window
+from .zero_shot_segmenter import ZeroShotSegmenter
+
+__all__ = ['DensePredictor', 'OpenVocabSegmenter', 'Segmentation', 'SlideScores',
+           'WindowScores', 'ZeroShotSegmenter', 'score_slide', 'score_window']

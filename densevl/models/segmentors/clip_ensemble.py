@@ -10,11 +10,13 @@ out-of-vocabulary ensemble of open-vocabulary segmenters such as FC-CLIP (Yu et 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from .slide_inference import window_scores
+from ..clip import dense_score_map
+from .windows import score_window
 from .zero_shot_segmenter import ZeroShotSegmenter
 
 
@@ -111,9 +113,9 @@ class FrozenCLIPEnsemble(nn.Module):
         if weight.device != images.device:
             scorer.to(images.device)
         text = scorer.vocabulary(list(queries)).embeddings.to(images.device)
-        scores = window_scores(lambda x: scorer.window_scores(x, text),
-                               images.to(weight.dtype), scorer.encoder.patch_size)
-        clip_logits = scores.sample(tuple(head_logits.shape[-2:])) * scorer.logit_scale
+        scores = score_window(partial(dense_score_map, scorer.encoder, text=text),
+                              images.to(weight.dtype), scorer.encoder.patch_size)
+        clip_logits = scores.sample(tuple(head_logits.shape[-2:])) * scorer.protocol.logit_scale
         weight = torch.tensor([self.seen_weight if q in seen else self.unseen_weight
                                for q in queries])
         return geometric_ensemble(head_logits, clip_logits, weight)

@@ -6,53 +6,62 @@ from collections.abc import Sequence
 import torch
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import BaseSegmentor
+from mmseg.structures import SegDataSample
 from mmseg.utils import OptConfigType, SampleList
 from torch import Tensor
 
 from ...registry import SEG_MODELS
-from ..text import read_class_names_file
+from ..inference_protocol import InferenceProtocol, preprocessor_normalisation
+from ..text import resolve_class_names
+from .dense_predictor import Segmentation
 from .zero_shot_segmenter import ZeroShotSegmenter
-
-
-def resolve_class_names(class_names: str | Sequence[str] | None) -> list[str] | None:
-    """A list of class entries from a list, a names file (one class per line), or None."""
-    if class_names is None:
-        return None
-    if isinstance(class_names, str):
-        return read_class_names_file(class_names)
-    return list(class_names)
 
 
 @SEG_MODELS.register_module()
 class TrainingFreeSegmentor(BaseSegmentor):
     """Open-vocabulary segmentation with a frozen CLIP (MaskCLIP, SCLIP, ClearCLIP, NACLIP).
 
+    The config records the model's :class:`InferenceProtocol`: ``mode``, ``templates``,
+    ``logit_scale``, ``slide``, ``prob_threshold``, ``background_index`` here, the mean/std in
+    ``data_preprocessor`` and the short side in the test pipeline's ``Resize``.
+
     Args:
         clip: ``dict(model_name=..., pretrained=...)`` for :func:`densevl.models.clip.create_clip`.
-        mode: dense last-block mode.
         class_names: default vocabulary: a list (synonyms joined by ``;``) or a names file;
             ``tools/test.py`` fills in the dataset's classes when None. ``predict(texts=...)``
             overrides it per call.
         with_seg_logits: also attach ``seg_logits`` (class probabilities ``(K, H, W)``) to each
             prediction. Off by default: evaluation needs only ``pred_sem_seg``, which is then
             computed without materialising any ``(K, H, W)`` tensor.
-        Other args: see :class:`ZeroShotSegmenter`.
+        Other args: the protocol's fields (see :class:`InferenceProtocol`); ``naclip_std`` and
+            ``text_cache_dir`` as :class:`ZeroShotSegmenter`.
     """
 
-    def __init__(self, *, clip: dict, mode: str = 'maskclip', naclip_std: float = 5.0,
+    def __init__(self, *, clip: dict, mode: str = 'naclip', naclip_std: float = 5.0,
                  class_names: str | Sequence[str] | None = None,
                  templates: str | Sequence[str] = 'imagenet80', logit_scale: float = 40.0,
-                 prob_threshold: float = 0.0, background_index: int = 0,
+                 prob_threshold: float = 0.0, background_index: int = -1,
                  slide: dict | None = None, text_cache_dir=None, with_seg_logits: bool = False,
                  data_preprocessor: OptConfigType = None, init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.core = ZeroShotSegmenter(
-            model_name=clip['model_name'], pretrained=clip.get('pretrained'), mode=mode,
-            naclip_std=naclip_std, templates=templates, logit_scale=logit_scale, slide=slide,
-            prob_threshold=prob_threshold, background_index=background_index,
-            text_cache_dir=text_cache_dir)
+        protocol = InferenceProtocol(
+            short_side=None, slide=slide, logit_scale=logit_scale, mode=mode,
+            templates=templates, prob_threshold=prob_threshold,
+            background_index=background_index,
+            **preprocessor_normalisation(self.data_preprocessor))
+        self.core = ZeroShotSegmenter(model_name=clip['model_name'],
+                                      pretrained=clip.get('pretrained'), protocol=protocol,
+                                      naclip_std=naclip_std, text_cache_dir=text_cache_dir)
         self.class_names = resolve_class_names(class_names)
         self.with_seg_logits = bool(with_seg_logits)
+
+    @property
+    def protocol(self) -> InferenceProtocol:
+        return self.core.protocol
+
+    @property
+    def random_weights(self) -> bool:
+        return self.core.random_weights
 
     def _names(self, texts: Sequence[str] | None) -> list[str]:
         names = list(texts) if texts is not None else self.class_names
@@ -71,7 +80,6 @@ class TrainingFreeSegmentor(BaseSegmentor):
         """
         names = self._names(texts)
         if data_samples is None:
-            from mmseg.structures import SegDataSample
             data_samples = [SegDataSample(metainfo=dict(ori_shape=inputs.shape[-2:],
                                                         img_shape=inputs.shape[-2:]))
                             for _ in range(inputs.shape[0])]
@@ -95,8 +103,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
         return [self.core.encoder.forward_dense(inputs).dense]
 
     def encode_decode(self, inputs: Tensor, batch_data_samples: SampleList) -> Tensor:
-        vocab = self.core.vocabulary(self._names(None))
-        return self.core.score_maps(inputs, vocab)
+        return self.core.score_maps(inputs, self.core.vocabulary(self._names(None)))
 
     def _forward(self, inputs: Tensor, data_samples: SampleList | None = None) -> Tensor:
         return self.encode_decode(inputs, data_samples)
@@ -108,6 +115,10 @@ class TrainingFreeSegmentor(BaseSegmentor):
         return self
 
     @torch.no_grad()
-    def segment(self, images: Tensor, texts: Sequence[str], **kwargs):
-        """The inferencer's entry point; see :meth:`ZeroShotSegmenter.segment`."""
-        return self.core.segment(images, texts, **kwargs)
+    def segment(self, images: Tensor, texts: Sequence[str], *,
+                out_size: tuple[int, int] | None = None, prob_threshold: float | None = None,
+                background_index: int | None = None,
+                return_probs: bool = True) -> list[Segmentation]:
+        """See :meth:`OpenVocabSegmenter.segment`."""
+        return self.core.segment(images, texts, out_size=out_size, prob_threshold=prob_threshold,
+                                 background_index=background_index, return_probs=return_probs)

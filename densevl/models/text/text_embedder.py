@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .clip_text_encoder import encode_text_tokens
 from .templates import get_templates
-from .vocabulary import Vocabulary, parse_class_names
+from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +125,8 @@ class TextEmbedder:
         """
         if not isinstance(class_names, (str, bytes)):
             class_names = list(class_names)
-        classes = parse_class_names(class_names)
-        queries = [q for synonyms in classes for q in synonyms]
-        query_to_class = torch.tensor([k for k, synonyms in enumerate(classes)
-                                       for _ in synonyms], dtype=torch.long)
+        vocab = Vocabulary.parse(class_names)
+        queries = vocab.queries
         self._warn_truncated(queries)
 
         missing = [q for q in dict.fromkeys(queries) if q not in self._memory]
@@ -142,8 +140,7 @@ class TextEmbedder:
 
         device = self.device or _model_device(self.clip_model)
         embeddings = torch.stack([self._memory[q] for q in queries]).to(device)
-        return Vocabulary(class_names=[c.strip() for c in class_names], queries=queries,
-                          query_to_class=query_to_class.to(device), embeddings=embeddings)
+        return vocab.with_embeddings(embeddings).to(device)
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str]) -> Tensor:

@@ -3,7 +3,8 @@
 // For every output pixel: the two source taps along each axis exactly as
 // torch.nn.functional.interpolate(mode='bilinear') places them, the bilinear value of each of the
 // K channels, and an online reduction over channels that keeps the first maximum and the softmax
-// normaliser sum_k exp(scale * (v_k - v_best)), so max_prob = 1 / sum.
+// normaliser sum_k exp(scale * (v_k - v_best)), so max_prob = 1 / sum. Each path supplies its
+// own loop over output pixels (CPU: rows in parallel, channels-last; CUDA: a thread per pixel).
 #pragma once
 
 #include "common.h"
@@ -84,5 +85,29 @@ struct ArgmaxSoftmax {
 
   DENSEVL_HOST_DEVICE T max_prob() const { return T(1) / sum; }
 };
+
+// One output pixel, written at index `out` of labels / max_prob / best: x<row><col> point at
+// channel 0 of its four source samples, channel k lying k * stride elements further (1 in the CPU
+// path's channels-last copy, h * w in the CUDA path's (B, K, h, w) input). S is the stored
+// type, T the arithmetic's.
+template <typename T, typename S>
+DENSEVL_HOST_DEVICE void upsample_argmax_pixel(const S* x00, const S* x01, const S* x10,
+                                               const S* x11, int64_t stride, int64_t channels,
+                                               const LinearTap<T>& ty, const LinearTap<T>& tx,
+                                               T scale, int64_t out, int64_t* labels,
+                                               T* max_prob, T* best) {
+  ArgmaxSoftmax<T> state;
+  state.start(bilinear<T>(*x00, *x01, *x10, *x11, ty, tx));
+  for (int64_t k = 1; k < channels; ++k) {
+    x00 += stride;
+    x01 += stride;
+    x10 += stride;
+    x11 += stride;
+    state.update(bilinear<T>(*x00, *x01, *x10, *x11, ty, tx), k, scale);
+  }
+  labels[out] = state.index;
+  max_prob[out] = state.max_prob();
+  best[out] = state.best;
+}
 
 }  // namespace densevl

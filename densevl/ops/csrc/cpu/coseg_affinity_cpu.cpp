@@ -9,6 +9,7 @@
 
 #include "coseg_affinity.h"
 #include "coseg_tiling.h"
+#include "ops.h"
 
 namespace densevl {
 namespace {
@@ -93,15 +94,8 @@ at::Tensor coseg_max_affinity_cpu(const at::Tensor& feats, const at::Tensor& wei
                                   int64_t tile_bytes) {
   TORCH_CHECK(feats.device().is_cpu() && weights.device().is_cpu(),
               "coseg_max_affinity_cpu: feats and weights must be CPU tensors");
-  TORCH_CHECK(feats.dim() == 3, "coseg_max_affinity: feats must be (N, P, C), got ",
-              feats.sizes());
-  TORCH_CHECK(weights.dim() == 2 && weights.size(0) == feats.size(0) &&
-                  weights.size(1) == feats.size(1),
-              "coseg_max_affinity: weights must be (N, P) = (", feats.size(0), ", ",
-              feats.size(1), "), got ", weights.sizes());
-  TORCH_CHECK(at::isFloatingType(feats.scalar_type()),
-              "coseg_max_affinity: feats must be floating point, got ", feats.scalar_type());
-  const auto acc = feats.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  check_coseg_max_affinity_args(feats, weights);
+  const auto acc = accumulate_type(feats);
   const at::Tensor f = feats.to(acc).contiguous();
   const at::Tensor w = weights.to(acc).contiguous();
   const int64_t n = f.size(0), p = f.size(1);

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <vector>
 
+#include "ops.h"
 #include "upsample_argmax.h"
 
 namespace densevl {
@@ -26,19 +27,10 @@ void upsample_argmax_rows(const T* x, int64_t batch, int64_t channels, int64_t i
       const T* bottom = x + (b * in_h + ty.i1) * in_w * channels;
       for (int64_t col = 0; col < out_w; ++col) {
         const LinearTap<T>& tx = col_taps[col];
-        const T* x00 = top + tx.i0 * channels;
-        const T* x01 = top + tx.i1 * channels;
-        const T* x10 = bottom + tx.i0 * channels;
-        const T* x11 = bottom + tx.i1 * channels;
-        ArgmaxSoftmax<T> state;
-        state.start(bilinear(x00[0], x01[0], x10[0], x11[0], ty, tx));
-        for (int64_t k = 1; k < channels; ++k) {
-          state.update(bilinear(x00[k], x01[k], x10[k], x11[k], ty, tx), k, scale);
-        }
-        const int64_t out = row * out_w + col;
-        labels[out] = state.index;
-        max_prob[out] = state.max_prob();
-        best[out] = state.best;
+        upsample_argmax_pixel<T>(top + tx.i0 * channels, top + tx.i1 * channels,
+                                 bottom + tx.i0 * channels, bottom + tx.i1 * channels, 1,
+                                 channels, ty, tx, scale, row * out_w + col, labels, max_prob,
+                                 best);
       }
     }
   });
@@ -49,18 +41,11 @@ void upsample_argmax_rows(const T* x, int64_t batch, int64_t channels, int64_t i
 std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_argmax_cpu(
     const at::Tensor& logits, int64_t out_h, int64_t out_w, bool align_corners, double scale) {
   TORCH_CHECK(logits.device().is_cpu(), "upsample_argmax_cpu: logits must be a CPU tensor");
-  TORCH_CHECK(logits.dim() == 4, "upsample_argmax: logits must be (B, K, h, w), got ",
-              logits.sizes());
-  TORCH_CHECK(at::isFloatingType(logits.scalar_type()),
-              "upsample_argmax: logits must be floating point, got ", logits.scalar_type());
-  TORCH_CHECK(logits.size(1) > 0 && logits.size(2) > 0 && logits.size(3) > 0,
-              "upsample_argmax: logits must have K, h, w > 0, got ", logits.sizes());
-  TORCH_CHECK(out_h > 0 && out_w > 0, "upsample_argmax: size must be positive, got (", out_h,
-              ", ", out_w, ")");
+  check_upsample_argmax_args(logits, out_h, out_w);
   const int64_t batch = logits.size(0), channels = logits.size(1);
   const int64_t in_h = logits.size(2), in_w = logits.size(3);
   // Reduced precision is computed in float, as if upcast first; channels go innermost.
-  const auto acc = logits.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto acc = accumulate_type(logits);
   at::Tensor x = at::empty({batch, in_h, in_w, channels}, logits.options().dtype(acc));
   x.copy_(logits.permute({0, 2, 3, 1}));
   at::Tensor labels = at::empty({batch, out_h, out_w}, logits.options().dtype(at::kLong));

@@ -9,6 +9,7 @@
 
 #include "coseg_affinity.h"
 #include "coseg_tiling.h"
+#include "ops.h"
 
 namespace densevl {
 namespace {
@@ -77,16 +78,9 @@ at::Tensor coseg_max_affinity_cuda(const at::Tensor& feats, const at::Tensor& we
                                    int64_t tile_bytes) {
   TORCH_CHECK(feats.is_cuda() && weights.is_cuda(),
               "coseg_max_affinity_cuda: feats and weights must be CUDA tensors");
-  TORCH_CHECK(feats.dim() == 3, "coseg_max_affinity: feats must be (N, P, C), got ",
-              feats.sizes());
-  TORCH_CHECK(weights.dim() == 2 && weights.size(0) == feats.size(0) &&
-                  weights.size(1) == feats.size(1),
-              "coseg_max_affinity: weights must be (N, P) = (", feats.size(0), ", ",
-              feats.size(1), "), got ", weights.sizes());
-  TORCH_CHECK(at::isFloatingType(feats.scalar_type()),
-              "coseg_max_affinity: feats must be floating point, got ", feats.scalar_type());
+  check_coseg_max_affinity_args(feats, weights);
   const c10::cuda::CUDAGuard guard(feats.device());
-  const auto acc = feats.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto acc = accumulate_type(feats);
   const at::Tensor f = feats.to(acc).contiguous();
   const at::Tensor w = weights.to(f.device(), acc).contiguous();
   const int64_t n = f.size(0), p = f.size(1);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "ops.h"
 #include "upsample_argmax.h"
 
 namespace densevl {
@@ -32,18 +33,10 @@ __global__ void upsample_argmax_kernel(const scalar_t* __restrict__ x, int64_t b
     // Adjacent threads are adjacent output pixels: their loads of one channel hit the same or
     // neighbouring addresses.
     const scalar_t* base = x + b * channels * plane;
-    const int64_t o00 = ty.i0 * in_w + tx.i0, o01 = ty.i0 * in_w + tx.i1;
-    const int64_t o10 = ty.i1 * in_w + tx.i0, o11 = ty.i1 * in_w + tx.i1;
-    ArgmaxSoftmax<acc_t> state;
-    state.start(bilinear<acc_t>(base[o00], base[o01], base[o10], base[o11], ty, tx));
-    for (int64_t k = 1; k < channels; ++k) {
-      base += plane;
-      state.update(bilinear<acc_t>(base[o00], base[o01], base[o10], base[o11], ty, tx), k,
-                   scale);
-    }
-    labels[out] = state.index;
-    max_prob[out] = state.max_prob();
-    best[out] = state.best;
+    const scalar_t* top = base + ty.i0 * in_w;
+    const scalar_t* bottom = base + ty.i1 * in_w;
+    upsample_argmax_pixel<acc_t>(top + tx.i0, top + tx.i1, bottom + tx.i0, bottom + tx.i1, plane,
+                                 channels, ty, tx, scale, out, labels, max_prob, best);
   }
 }
 
@@ -52,18 +45,11 @@ __global__ void upsample_argmax_kernel(const scalar_t* __restrict__ x, int64_t b
 std::tuple<at::Tensor, at::Tensor, at::Tensor> upsample_argmax_cuda(
     const at::Tensor& logits, int64_t out_h, int64_t out_w, bool align_corners, double scale) {
   TORCH_CHECK(logits.is_cuda(), "upsample_argmax_cuda: logits must be a CUDA tensor");
-  TORCH_CHECK(logits.dim() == 4, "upsample_argmax: logits must be (B, K, h, w), got ",
-              logits.sizes());
-  TORCH_CHECK(at::isFloatingType(logits.scalar_type()),
-              "upsample_argmax: logits must be floating point, got ", logits.scalar_type());
-  TORCH_CHECK(logits.size(1) > 0 && logits.size(2) > 0 && logits.size(3) > 0,
-              "upsample_argmax: logits must have K, h, w > 0, got ", logits.sizes());
-  TORCH_CHECK(out_h > 0 && out_w > 0, "upsample_argmax: size must be positive, got (", out_h,
-              ", ", out_w, ")");
+  check_upsample_argmax_args(logits, out_h, out_w);
   const c10::cuda::CUDAGuard guard(logits.device());
   const at::Tensor x = logits.contiguous();
   const int64_t batch = x.size(0);
-  const auto acc = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto acc = accumulate_type(x);
   at::Tensor labels = at::empty({batch, out_h, out_w}, x.options().dtype(at::kLong));
   at::Tensor max_prob = at::empty({batch, out_h, out_w}, x.options().dtype(acc));
   at::Tensor best = at::empty({batch, out_h, out_w}, x.options().dtype(acc));

@@ -1,4 +1,4 @@
-"""Whole-image and sliding-window score maps, as the training-free references compute them.
+"""Score maps of image windows: one padded window, or overlapping sliding windows.
 
 The references average full-resolution window maps of every query, a ``(B, Q, H, W)`` tensor
 (3 GB for 847 queries on a 1024 x 1024 image). :class:`SlideScores` keeps the windows' low
@@ -7,12 +7,14 @@ assignment can go through the vocabulary a chunk at a time with the same numbers
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..inference_protocol import SlideWindows
 
 ScoreFn = Callable[[Tensor], Tensor]
 
@@ -74,35 +76,25 @@ class WindowScores:
                              align_corners=False)
 
 
-def window_scores(score_fn: ScoreFn, images: Tensor, patch_size: int) -> WindowScores:
-    """Low-resolution score map of one window, padded to whole patches.
+def score_window(score_fn: ScoreFn, images: Tensor, pad_to: int = 1) -> WindowScores:
+    """Low-resolution score map of one window, padded (centred) to a multiple of ``pad_to``.
 
     Shapes:
         images: ``(B, 3, H, W)``; ``score_fn`` maps the padded window to ``(B, Q, h, w)``.
     """
     height, width = images.shape[-2:]
-    left, right, top, bottom = centred_padding(height, width, patch_size)
+    left, right, top, bottom = centred_padding(height, width, pad_to)
     if left or right or top or bottom:
         images = F.pad(images, (left, right, top, bottom))
     return WindowScores(score_fn(images), tuple(images.shape[-2:]), top, left, height, width)
-
-
-def window_score_map(score_fn: ScoreFn, images: Tensor, patch_size: int) -> Tensor:
-    """Score map of one window, padded to whole patches and upsampled back to the window.
-
-    Shapes:
-        images: ``(B, 3, H, W)``; ``score_fn`` maps it to ``(B, Q, h, w)``; returns
-        ``(B, Q, H, W)``.
-    """
-    return window_scores(score_fn, images, patch_size).expand()
 
 
 class SlideScores:
     """Sliding-window scores of an image batch, kept at the windows' own low resolution.
 
     :meth:`average` gives, for any range of queries, the average of the overlapping windows'
-    full-resolution maps, exactly as :func:`slide_score_map` computes it for all queries, over
-    ``region`` of the image (the whole image by default; mmseg's batches crop their padding).
+    full-resolution maps over ``region`` of the image (the whole image by default; mmseg's
+    batches crop their padding), so labels can be assigned a chunk of queries at a time.
 
     Args:
         windows: each window's scores and its top-left corner ``(y, x)`` in the image.
@@ -163,64 +155,31 @@ class SlideScores:
         return total / count
 
 
-def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or any(not isinstance(v, int) or v <= 0 for v in pair):
-        raise ValueError(f'slide {name} must be a positive int or an (h, w) pair of them, '
-                         f'got {value!r}')
-    return pair
-
-
-def slide_windows(score_fn: ScoreFn, images: Tensor, *, crop: int | Sequence[int],
-                  stride: int | Sequence[int], patch_size: int,
-                  region: tuple[int, int, int, int] | None = None) -> SlideScores:
-    """Low-resolution scores of overlapping ``crop`` windows every ``stride`` pixels.
+def score_slide(score_fn: ScoreFn, images: Tensor, windows: SlideWindows, *, pad_to: int = 1,
+                region: tuple[int, int, int, int] | None = None) -> SlideScores:
+    """Low-resolution scores of overlapping windows (or of one whole-input window).
 
     Windows at the far edges are shifted inwards to stay inside the image; an image smaller than
     a window is scored whole (mmseg's slide inference places its windows the same way).
 
     Args:
-        crop, stride: window size and step, an int or ``(h, w)``.
-        patch_size: each window is padded (centred) to a multiple of it before ``score_fn``;
-            1 for none.
+        score_fn: a window ``(B, 3, h', w')`` to its low-resolution scores ``(B, Q, h, w)``.
+        windows: crop and stride; ``SlideWindows.whole_input()`` for a single window.
+        pad_to: each window is padded (centred) to a multiple of it before ``score_fn``.
         region: see :class:`SlideScores`.
 
     Shapes:
         images: ``(B, 3, H, W)``.
     """
-    (crop_h, crop_w), (stride_h, stride_w) = _pair(crop, 'crop'), _pair(stride, 'stride')
     height, width = images.shape[-2:]
+    (crop_h, crop_w), (stride_h, stride_w) = (windows.crop, windows.stride) \
+        if windows.crop is not None else ((height, width), (height, width))
     rows = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
     cols = max(width - crop_w + stride_w - 1, 0) // stride_w + 1
-    windows = []
+    scored = []
     for r in range(rows):
         for c in range(cols):
             y2, x2 = min(r * stride_h + crop_h, height), min(c * stride_w + crop_w, width)
             y1, x1 = max(y2 - crop_h, 0), max(x2 - crop_w, 0)
-            windows.append((window_scores(score_fn, images[..., y1:y2, x1:x2], patch_size),
-                            y1, x1))
-    return SlideScores(windows, (height, width), images.dtype, region)
-
-
-def whole_image(score_fn: ScoreFn, images: Tensor,
-                region: tuple[int, int, int, int] | None = None) -> SlideScores:
-    """The scores of the whole image as one window (no padding), for the same label assignment.
-
-    Shapes:
-        images: ``(B, 3, H, W)``.
-    """
-    return slide_windows(score_fn, images, crop=tuple(images.shape[-2:]),
-                         stride=tuple(images.shape[-2:]), patch_size=1, region=region)
-
-
-def slide_score_map(score_fn: ScoreFn, images: Tensor, *, crop: int, stride: int,
-                    patch_size: int) -> Tensor:
-    """Average of the window score maps of overlapping ``crop`` windows every ``stride`` pixels.
-
-    Materialises every query at full resolution; :func:`slide_windows` does not.
-
-    Shapes:
-        images: ``(B, 3, H, W)``; returns ``(B, Q, H, W)``.
-    """
-    return slide_windows(score_fn, images, crop=crop, stride=stride,
-                         patch_size=patch_size).average()
+            scored.append((score_window(score_fn, images[..., y1:y2, x1:x2], pad_to), y1, x1))
+    return SlideScores(scored, (height, width), images.dtype, region)

@@ -1,20 +1,16 @@
-# DenseCLIP with a Semantic FPN on the proving ground: the tiny CLIP trained on the synthetic
-# world (clip-synthetic-tiny: ViT, patch 8, width 128, 4 blocks, packaged weights), 64-px scenes.
-# As the published model except for size: the pyramid's levels come from blocks 0-3 (all of
-# them), the score map (stride 8) joins the stride-8 level, FPN and head have 64 channels, BN,
-# no drop path, CLIP's own class embedding, whole-image test.
+# The CLIP-FPN baseline on the proving ground: the tiny CLIP trained on the synthetic world
+# (clip-synthetic-tiny: ViT, patch 8, width 128, 4 blocks, packaged weights) as a plain pyramid
+# backbone, 64-px scenes. As clip-fpn_r50.py except for size: the pyramid's levels come from
+# blocks 0-3 (all of them), FPN and head have 64 channels and 14 classes, BN, no drop path,
+# CLIP's own class embedding, whole-image test. denseclip-fpn_clip-synthetic-tiny.py builds
+# DenseCLIP on it.
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
-    type='DenseCLIPSegmentor',
+    type='CLIPFPNSegmentor',
     clip=dict(model_name='clip-synthetic-tiny', pretrained=None),  # packaged weights
     class_names='SyntheticSceneDataset',  # its 14 classes
     input_resolution=64,
     vit=dict(norm='BN', drop_path_rate=0.0, double_class_embedding=False),
-    num_context=8,
-    name_length=5,
-    context_decoder=dict(width=256, num_heads=4, layers=3, dropout=0.1),
-    tau=0.07,
-    identity_loss=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4),
     neck=dict(type='FPN', out_channels=64, num_outs=4),  # in_channels filled in
     decode_head=dict(
         type='FPNHead',

@@ -1,20 +1,15 @@
-# DenseCLIP with a Semantic FPN, as published for ADE20K-150 (the DenseCLIP reference code,
-# segmentation/configs/denseclip_fpn_res50_512x512_80k.py): CLIP RN50 built at 512 px (attention
-# pool grid 16x16), 8 learned context vectors before a 5-token name slot, context decoder of
-# 3 layers (width 256, 4 heads), score map fused into res5, FPN (256) + FPNHead (256, dropout
-# 0.1, CE 1.0), identity auxiliary head: CE on score_map / 0.07, weight 0.4. Slide test 512/341.
-# Leaf configs pick the backbone (model.clip, input_resolution, vit) and the variant.
+# The CLIP-FPN baseline of DenseCLIP (the DenseCLIP reference code,
+# segmentation/configs/fpn_clipres50_512x512_80k.py), as published for ADE20K-150: CLIP RN50's
+# image tower without its embedding head as a plain backbone (no text, no score map), FPN (256) +
+# FPNHead (256, dropout 0.1, CE 1.0) over a fixed 150-class classifier, slide test 512/341.
+# denseclip-fpn_r50.py builds DenseCLIP on it. Leaf configs pick the backbone (model.clip,
+# input_resolution, vit).
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
-    type='DenseCLIPSegmentor',
+    type='CLIPFPNSegmentor',
     clip=dict(model_name='RN50-quickgelu', pretrained='openai'),  # loaded by init_weights
     class_names='ADE20KDataset',  # the dataset's classes, as DenseCLIP's train/test scripts set
-    input_resolution=512,
-    num_context=8,
-    name_length=5,
-    context_decoder=dict(width=256, num_heads=4, layers=3, dropout=0.1),
-    tau=0.07,
-    identity_loss=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4),
+    input_resolution=None,  # the ResNets' positional grid is part of the dropped attention pool
     neck=dict(type='FPN', out_channels=256, num_outs=4),  # in_channels filled in
     decode_head=dict(
         type='FPNHead',

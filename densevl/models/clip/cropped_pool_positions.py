@@ -1,12 +1,10 @@
-"""The attention pool of DenseCLIP's detectors: positions cropped from a large grid, not resized."""
+"""Attention-pool positions cropped from a large stored grid, as DenseCLIP's detectors use them."""
 from __future__ import annotations
 
 import math
 
 import torch
-from torch import Tensor, nn
-
-from ..clip.dense_resnet import dense_attention_pool
+from torch import Tensor
 
 
 def cropped_pool_positions(pos_embed: Tensor, grid_hw: tuple[int, int]) -> Tensor:
@@ -31,19 +29,3 @@ def cropped_pool_positions(pos_embed: Tensor, grid_hw: tuple[int, int]) -> Tenso
                          f'input_resolution / 32 of the config) when loading the weights')
     window = pos_embed[1:].reshape(side, side, -1)[:gh, :gw].reshape(gh * gw, -1)
     return torch.cat([pos_embed[:1], window], dim=0)
-
-
-def cropped_attention_pool(attnpool: nn.Module, res5: Tensor) -> tuple[Tensor, Tensor]:
-    """A ModifiedResNet's attention pool over the mean token and every position, cropped positions.
-
-    The same attention as :meth:`CLIPDenseResNet.attention_pool` (every position a query), with
-    :func:`cropped_pool_positions` in place of the bilinear resize.
-
-    Args:
-        attnpool: an open_clip ``AttentionPool2d`` (``visual.attnpool``).
-
-    Shapes:
-        res5: ``(B, D, h, w)``; returns global ``(B, C)`` and dense ``(B, C, h, w)``.
-    """
-    positions = cropped_pool_positions(attnpool.positional_embedding, tuple(res5.shape[-2:]))
-    return dense_attention_pool(attnpool, res5, positions)

@@ -5,8 +5,8 @@ import math
 
 from torch import Tensor, nn
 
-from ..clip.dense_output import DenseOutput
-from ..clip.dense_vit import CLIPDenseViT
+from .dense_output import DenseOutput
+from .dense_vit import CLIPDenseViT
 
 NORMS = ('BN', 'SyncBN', 'GN')
 DROP_PATH_MODES = ('sample', 'token')
@@ -127,8 +127,33 @@ class CLIPViTFeaturePyramid(nn.Module):
         self.patch_size = visual.patch_size
 
     @property
-    def out_channels(self) -> list[int]:
+    def level_channels(self) -> list[int]:
+        """Channels of the four levels, strides 4 to 32."""
         return [self.width] * 4
+
+    @property
+    def visual(self) -> nn.Module:
+        """The open_clip ``VisionTransformer``."""
+        return self.encoder.visual
+
+    @property
+    def position_grid_owner(self) -> nn.Module:
+        """The module whose ``positional_embedding`` is the tower's positional grid."""
+        return self.encoder.visual
+
+    def drop_embedding_head(self) -> None:
+        """Remove ``ln_post`` and the projection (a plain backbone, as DenseCLIP's
+        ``CLIPVisionTransformer`` without ``get_embeddings``)."""
+        self.encoder.visual.ln_post, self.encoder.visual.proj = nn.Identity(), None
+
+    def features(self, images: Tensor) -> list[Tensor]:
+        """The four pyramid levels."""
+        return self(images).features
+
+    def forward_dense(self, images: Tensor, *, return_features: bool = True,
+                      return_global: bool = True) -> DenseOutput:
+        """The pyramid, dense and global embeddings (all computed by one forward)."""
+        return self(images)
 
     def embed_tokens(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """Patch tokens with DenseCLIP's class token and bilinearly resized positions, ``ln_pre``.
