@@ -116,7 +116,22 @@ def test_inferencer_reads_the_protocol_of_a_zoo_name_and_of_a_config():
         OpenVocabSegInferencer(str(config), device='cpu', mode='naclip')
 
 
-@pytest.mark.parametrize('cls', [ZeroShotSegmenter, TrainingFreeSegmentor, CLIPEncoderDecoder])
+@pytest.mark.parametrize('cls', [ZeroShotSegmenter, CLIPEncoderDecoder])
 def test_every_segmentor_has_the_one_segment_signature(cls):
     expected = inspect.signature(OpenVocabSegmenter.segment)
     assert inspect.signature(cls.segment) == expected
+
+
+def test_the_mmseg_training_free_adapter_segments_as_its_core():
+    model = TrainingFreeSegmentor(clip=dict(model_name='clip-tiny-random'), mode='sclip',
+                                  templates=['a {}.'], slide=None, text_cache_dir=False)
+    assert isinstance(model, OpenVocabSegmenter) and model.protocol is model.core.protocol
+    images, texts = torch.randn(1, 3, 48, 64), ['cat', 'dog; puppy', 'sky']
+    options = dict(out_size=(24, 32), prob_threshold=0.4, background_index=-1,
+                   return_probs=True)
+    got, expected = model.segment(images, texts, **options), model.core.segment(images, texts,
+                                                                                **options)
+    assert torch.equal(got[0].labels, expected[0].labels)
+    assert torch.equal(got[0].class_probs, expected[0].class_probs)
+    with pytest.raises(TypeError):
+        model.segment(images, texts, (24, 32))      # the options are keyword-only

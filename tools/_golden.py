@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import io
 import subprocess
+import sys
+import types
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -42,6 +45,30 @@ def is_stamped(root: Path, commit: str) -> bool:
     return stamp.is_file() and stamp.read_text().strip() == commit
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A reference repository pinned at a commit, and the folders of it a tool runs."""
+
+    repo: str
+    mirror: str      # <owner>+<name> under --mirror-root
+    commit: str
+    folders: tuple[str, ...]
+
+    def prepare(self, root: Path, mirror_root: Path | None) -> bool:
+        """Extract the folders into ``root`` when a mirror root is given; whether ``root`` holds
+        the pinned commit (with a warning when it does not)."""
+        if mirror_root is not None:
+            extract_commit(mirror_root / self.mirror / 'repo', self.commit, self.folders, root)
+        if is_stamped(root, self.commit):
+            return True
+        print(f'warning: {root} is not stamped with commit {self.commit} of {self.repo}; pass '
+              '--mirror-root', file=sys.stderr)
+        return False
+
+    def record(self, verified: bool) -> dict:
+        return {'repo': self.repo, 'commit': self.commit, 'verified': verified}
+
+
 def fp16_round(t: torch.Tensor) -> torch.Tensor:
     """``t`` rounded to fp16 and back to fp32."""
     return t.half().float()
@@ -52,9 +79,28 @@ def max_abs(t: torch.Tensor) -> float:
 
 
 def write_record(record: dict, out: Path) -> None:
-    """``torch.save`` the record to ``out`` (its folder made first) and say so, with its size."""
+    """``torch.save`` the record to ``out`` (its folder made first) and say so, with its size
+    and the record's ``visible`` entries (how far apart the outputs that must differ are)."""
     buf = io.BytesIO()
     torch.save(record, buf)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buf.getvalue())
     print(f'wrote {out} ({len(buf.getvalue()) / 2**20:.2f} MiB)')
+    for what, value in record.get('visible', {}).items():
+        print(f'{what}: {value:.3g}')
+
+
+def stub_module(name: str, **attrs) -> types.ModuleType:
+    """The module ``name`` in ``sys.modules`` (an empty package made, with its parents, when
+    absent), with ``attrs`` set: stands in for a reference's dependencies that are not installed."""
+    module = sys.modules.get(name)
+    if module is None:
+        module = types.ModuleType(name)
+        module.__path__ = []
+        sys.modules[name] = module
+        parent, _, child = name.rpartition('.')
+        if parent:
+            setattr(stub_module(parent), child, module)
+    for key, value in attrs.items():
+        setattr(module, key, value)
+    return module

@@ -3,9 +3,10 @@
 A refactoring of ``configs/`` (moving bases, sharing them through inheritance) should leave what
 each leaf config resolves to unchanged. Dump the resolved configs before and after, then compare::
 
-    # before the change, from a pristine checkout (its own configs, its own densevl)
-    cd /work/base && PYTHONPATH=/work/base python /work/main/tools/compare_configs.py \\
-        dump --root /work/base --out /tmp/configs_before.json
+    # before the change, from a checkout of the commit before it (its own configs and densevl)
+    git worktree add /tmp/before HEAD~1
+    PYTHONPATH=/tmp/before python tools/compare_configs.py \\
+        dump --root /tmp/before --out /tmp/configs_before.json
     # after it
     python tools/compare_configs.py dump --root . --out /tmp/configs_after.json
     python tools/compare_configs.py compare /tmp/configs_before.json /tmp/configs_after.json

@@ -44,13 +44,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from _golden import extract_commit, fp16_round, golden_parser, is_stamped, max_abs, write_record
+from _golden import Reference, fp16_round, golden_parser, max_abs, stub_module, write_record
 from torch import nn
 
-REPO = 'the DenseCLIP reference code'
-MIRROR = 'raoyongming+DenseCLIP'
-COMMIT = '5eda47f01a1011286c98425554cc96e7df6eb759'
 FOLDERS = {'seg': 'segmentation/denseclip', 'det': 'detection/denseclip'}
+REFERENCE = Reference('the DenseCLIP reference code', 'raoyongming+DenseCLIP',
+                      '5eda47f01a1011286c98425554cc96e7df6eb759', tuple(FOLDERS.values()))
 SEED = 2022
 CLASS_NAMES = ('wall', 'sky', 'traffic light', 'chest of drawers', 'person')
 NAME_LENGTH = 5
@@ -77,20 +76,6 @@ MIN_VISIBLE = 1e-2
 
 # ----------------------------------------------------------------------------- reference import
 
-def _stub_module(name: str, **attrs) -> types.ModuleType:
-    module = sys.modules.get(name)
-    if module is None:
-        module = types.ModuleType(name)
-        module.__path__ = []
-        sys.modules[name] = module
-        parent, _, child = name.rpartition('.')
-        if parent:
-            setattr(_stub_module(parent), child, module)
-    for key, value in attrs.items():
-        setattr(module, key, value)
-    return module
-
-
 class _Registry:
     def register_module(self, *args, **kwargs):
         return lambda cls: cls
@@ -109,22 +94,22 @@ def install_stubs() -> None:
     registry = _Registry()
     base = type('StubBase', (nn.Module,), {'__init__': lambda self, *a, **k: nn.Module.__init__(
         self)})
-    _stub_module('mmcv.cnn', ConvModule=base)
-    _stub_module('mmseg.core', add_prefix=_unused)
-    _stub_module('mmseg.ops', resize=_unused, Upsample=base)
-    _stub_module('mmseg.models', builder=None)
-    _stub_module('mmseg.models.builder', BACKBONES=registry, SEGMENTORS=registry, HEADS=registry,
+    stub_module('mmcv.cnn', ConvModule=base)
+    stub_module('mmseg.core', add_prefix=_unused)
+    stub_module('mmseg.ops', resize=_unused, Upsample=base)
+    stub_module('mmseg.models', builder=None)
+    stub_module('mmseg.models.builder', BACKBONES=registry, SEGMENTORS=registry, HEADS=registry,
                  build_backbone=_unused, build_head=_unused, build_neck=_unused)
     sys.modules['mmseg.models'].builder = sys.modules['mmseg.models.builder']
-    _stub_module('mmseg.models.backbones', ResNet=base, VisionTransformer=base)
-    _stub_module('mmseg.models.segmentors.base', BaseSegmentor=base)
-    _stub_module('mmseg.models.decode_heads.decode_head', BaseDecodeHead=base)
-    _stub_module('mmdet.core', bbox2result=_unused)
-    _stub_module('mmdet.models.builder', BACKBONES=registry, DETECTORS=registry,
+    stub_module('mmseg.models.backbones', ResNet=base, VisionTransformer=base)
+    stub_module('mmseg.models.segmentors.base', BaseSegmentor=base)
+    stub_module('mmseg.models.decode_heads.decode_head', BaseDecodeHead=base)
+    stub_module('mmdet.core', bbox2result=_unused)
+    stub_module('mmdet.models.builder', BACKBONES=registry, DETECTORS=registry,
                  build_backbone=_unused, build_head=_unused, build_neck=_unused)
-    _stub_module('mmdet.models.detectors.single_stage', SingleStageDetector=base)
-    _stub_module('mmdet.models.detectors.two_stage', TwoStageDetector=base)
-    _stub_module('mmdet.utils', get_root_logger=_unused)
+    stub_module('mmdet.models.detectors.single_stage', SingleStageDetector=base)
+    stub_module('mmdet.models.detectors.two_stage', TwoStageDetector=base)
+    stub_module('mmdet.utils', get_root_logger=_unused)
 
 
 def import_reference(ref_root: Path) -> dict[str, types.ModuleType]:
@@ -291,7 +276,7 @@ def build_golden(ref_root: Path, verified: bool) -> dict:
     text_state = _state(text_encoder, skip=('token_embedding.weight',))
     return {
         'format_version': 1,
-        'reference': {'repo': REPO, 'commit': COMMIT, 'verified': verified},
+        'reference': REFERENCE.record(verified),
         'seed': SEED,
         'config': {'rn': RN, 'rn_pool_heads': heads, 'vit': VIT, 'text': TEXT,
                    'decoder': DECODER, 'class_names': CLASS_NAMES, 'name_length': NAME_LENGTH,
@@ -320,16 +305,9 @@ def main() -> None:
         default_out='tests/golden/denseclip.pt').parse_args()
     torch.set_num_threads(1)
     ref_root = (args.ref_root / 'denseclip').resolve()
-    if args.mirror_root is not None:
-        extract_commit(args.mirror_root / MIRROR / 'repo', COMMIT, FOLDERS.values(), ref_root)
-    verified = is_stamped(ref_root, COMMIT)
-    if not verified:
-        print(f'warning: {ref_root} is not stamped with commit {COMMIT}; pass --mirror-root',
-              file=sys.stderr)
+    verified = REFERENCE.prepare(ref_root, args.mirror_root)
     record = build_golden(ref_root, verified)
     write_record(record, args.out)
-    for what, value in record['visible'].items():
-        print(f'{what}: {value:.3g}')
 
 
 if __name__ == '__main__':

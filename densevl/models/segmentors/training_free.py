@@ -115,10 +115,6 @@ class TrainingFreeSegmentor(BaseSegmentor):
         return self
 
     @torch.no_grad()
-    def segment(self, images: Tensor, texts: Sequence[str], *,
-                out_size: tuple[int, int] | None = None, prob_threshold: float | None = None,
-                background_index: int | None = None,
-                return_probs: bool = True) -> list[Segmentation]:
-        """See :meth:`OpenVocabSegmenter.segment`."""
-        return self.core.segment(images, texts, out_size=out_size, prob_threshold=prob_threshold,
-                                 background_index=background_index, return_probs=return_probs)
+    def segment(self, images: Tensor, texts: Sequence[str], **options) -> list[Segmentation]:
+        """:meth:`ZeroShotSegmenter.segment` of the core (the same keyword-only options)."""
+        return self.core.segment(images, texts, **options)

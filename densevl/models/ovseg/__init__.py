@@ -1,0 +1,30 @@
+"""OVSeg (mask-adapted CLIP) core, plain PyTorch: masked crops, mask prompt tuning, the
+CLIP-space class head and the CLIP ensemble (Liang et al., CVPR 2023)."""
+from .clip_space_head import OVSEG_TEMPERATURE, CLIPSpaceClassHead, cosine_logits, text_matrix
+from .ensemble import (
+    OVSEG_ENSEMBLE_WEIGHTS,
+    crop_class_probs,
+    ensemble_class_probs,
+    head_class_probs,
+    semantic_inference,
+    semantic_map,
+)
+from .mask_prompt_vit import MaskPromptCLIP
+from .masked_crops import (
+    DEFAULT_CHUNK_SIZE,
+    MaskedCrops,
+    MaskProposals,
+    crop_proposals,
+    encode_masked_crops,
+    find_proposals,
+    masked_crops,
+    tight_boxes,
+)
+
+__all__ = [
+    'DEFAULT_CHUNK_SIZE', 'OVSEG_ENSEMBLE_WEIGHTS', 'OVSEG_TEMPERATURE', 'CLIPSpaceClassHead',
+    'MaskPromptCLIP', 'MaskProposals', 'MaskedCrops', 'cosine_logits', 'crop_class_probs',
+    'crop_proposals', 'encode_masked_crops', 'ensemble_class_probs', 'find_proposals',
+    'head_class_probs', 'masked_crops', 'semantic_inference', 'semantic_map', 'text_matrix',
+    'tight_boxes',
+]
