@@ -1,5 +1,4 @@
 """tools/convert_clip_checkpoint.py and densevl.models.clip.checkpoint on a tiny random CLIP."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,6 +8,7 @@ from pathlib import Path
 import open_clip
 import pytest
 import torch
+from _tools import load_tool
 
 from densevl.models.clip.checkpoint import (
     check_state_dict,
@@ -17,7 +17,6 @@ from densevl.models.clip.checkpoint import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TOOL = REPO / 'tools' / 'convert_clip_checkpoint.py'
 TINY_NAME = 'densevl-test-tiny-clip'
 TINY_CFG = dict(
     embed_dim=32,
@@ -26,14 +25,7 @@ TINY_CFG = dict(
 )
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('convert_clip_checkpoint', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-convert = _load_tool()
+convert = load_tool('convert_clip_checkpoint')
 
 
 @pytest.fixture(scope='module', autouse=True)

@@ -36,7 +36,7 @@ else
   log "mmengine, open_clip and friends"
   "${pip[@]}" install -q "${pin[@]}" mmengine==0.10.7 open_clip_torch==3.3.0 "pycocotools>=2.0.7" \
     "opencv-python>=4.8" ftfy regex "Pillow>=10" "scikit-image>=0.22" \
-    "matplotlib>=3.7" "scipy>=1.10" "pytest>=8" "ruff>=0.6" ninja
+    "matplotlib>=3.7" "scipy>=1.10" "pytest>=8" "ruff>=0.6" ninja segment-anything==1.0
 
   mmcv_whl=$(ls "$cache"/wheels/mmcv-2.1.0-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$mmcv_whl" ]; then

@@ -1,5 +1,12 @@
 """OVSeg (mask-adapted CLIP) core, plain PyTorch: masked crops, mask prompt tuning, the
-CLIP-space class head and the CLIP ensemble (Liang et al., CVPR 2023)."""
+CLIP-space class head, the CLIP ensemble, mask proposal generators (SAM) and the reader of the
+released mask-prompt-tuned CLIP (Liang et al., CVPR 2023)."""
+from .checkpoint import (
+    OVSegCLIPWeights,
+    build_mask_prompt_clip,
+    read_mask_embedding,
+    read_ovseg_clip_checkpoint,
+)
 from .clip_space_head import OVSEG_TEMPERATURE, CLIPSpaceClassHead, cosine_logits, text_matrix
 from .ensemble import (
     OVSEG_ENSEMBLE_WEIGHTS,
@@ -20,8 +27,19 @@ from .masked_crops import (
     masked_crops,
     tight_boxes,
 )
+from .proposals import (
+    MASK_LOGIT,
+    MaskProposalGenerator,
+    ProposalSet,
+    SAMProposalGenerator,
+    binary_masks_to_logits,
+    stack_proposals,
+)
 
 __all__ = [
+    'MASK_LOGIT', 'MaskProposalGenerator', 'OVSegCLIPWeights', 'ProposalSet',
+    'SAMProposalGenerator', 'binary_masks_to_logits', 'build_mask_prompt_clip',
+    'read_mask_embedding', 'read_ovseg_clip_checkpoint', 'stack_proposals',
     'DEFAULT_CHUNK_SIZE', 'OVSEG_ENSEMBLE_WEIGHTS', 'OVSEG_TEMPERATURE', 'CLIPSpaceClassHead',
     'MaskPromptCLIP', 'MaskProposals', 'MaskedCrops', 'cosine_logits', 'crop_class_probs',
     'crop_proposals', 'encode_masked_crops', 'ensemble_class_probs', 'find_proposals',
