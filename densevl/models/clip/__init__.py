@@ -8,6 +8,7 @@ from .factory import (
     build_dense_encoder,
     check_activation,
     create_clip,
+    image_tower,
     is_modified_resnet,
 )
 from .last_block import DENSE_MODES
@@ -18,7 +19,7 @@ from .vit_pyramid import CLIPViTFeaturePyramid
 
 __all__ = [
     'DENSE_MODES', 'MODEL_ZOO', 'CLIPBundle', 'CLIPDenseResNet', 'CLIPDenseViT',
-    'CLIPViTFeaturePyramid', 'DenseOutput',
-    'available_models', 'build_dense_encoder', 'check_activation', 'create_clip', 'dense_score_map',
-    'is_modified_resnet', 'resize_attnpool_pos_embed', 'resize_vit_pos_embed', 'score_map',
+    'CLIPViTFeaturePyramid', 'DenseOutput', 'available_models', 'build_dense_encoder',
+    'check_activation', 'create_clip', 'dense_score_map', 'image_tower', 'is_modified_resnet',
+    'resize_attnpool_pos_embed', 'resize_vit_pos_embed', 'score_map',
 ]

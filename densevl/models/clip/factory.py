@@ -173,6 +173,14 @@ def check_activation(model_name: str, pretrained: str | None) -> None:
                          f'uses {"GELU" if tag else "QuickGELU"}; use model_name={fix!r}')
 
 
+def image_tower(model: nn.Module) -> nn.Module:
+    """The open_clip image tower of a whole CLIP, of a densevl dense encoder around one
+    (``CLIPDenseViT``, ``CLIPDenseResNet``), or the tower itself."""
+    while not hasattr(model, 'conv1') and isinstance(getattr(model, 'visual', None), nn.Module):
+        model = model.visual
+    return model
+
+
 def is_modified_resnet(visual: nn.Module) -> bool:
     """Whether an open_clip image tower is a ModifiedResNet (else a ViT): the one place the
     library tells the two apart; everything else goes through the encoders' shared interface."""

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from ..clip import image_tower
 from ..clip.checkpoint import read_clip_state_dict
 from .mask_prompt_vit import MaskPromptCLIP
 
@@ -57,8 +58,7 @@ class TowerGeometry(NamedTuple):
     @classmethod
     def of_tower(cls, visual: nn.Module) -> TowerGeometry:
         """The geometry of an open_clip ViT (``clip.visual``, or a whole CLIP)."""
-        if not hasattr(visual, 'conv1') and hasattr(visual, 'visual'):
-            visual = visual.visual
+        visual = image_tower(visual)
         if not hasattr(visual, 'class_embedding'):
             raise ValueError(f'{type(visual).__name__} is not a CLIP ViT image tower; mask '
                              'prompts are defined for ViTs')
@@ -238,7 +238,7 @@ def build_mask_prompt_clip(clip: nn.Module, mask_embedding: Tensor) -> MaskPromp
     Shapes:
         mask_embedding: ``(depth, grid ** 2, width)`` or ``(depth, 1, width)``.
     """
-    visual = clip.visual if not hasattr(clip, 'conv1') and hasattr(clip, 'visual') else clip
+    visual = image_tower(clip)
     check_mask_embedding(mask_embedding, TowerGeometry.of_tower(visual), 'the mask embedding')
     model = MaskPromptCLIP(visual, depth=int(mask_embedding.shape[0]))
     tower = {f'visual.{k}': v for k, v in visual.state_dict().items()}

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..clip import image_tower
+
 
 class MaskPromptCLIP(nn.Module):
     """An open_clip ``VisionTransformer`` with OVSeg's mask prompts.
@@ -40,8 +42,7 @@ class MaskPromptCLIP(nn.Module):
 
     def __init__(self, visual: nn.Module, depth: int = 3) -> None:
         super().__init__()
-        if not hasattr(visual, 'conv1') and hasattr(visual, 'visual'):
-            visual = visual.visual          # a CLIPDenseViT or a whole open_clip CLIP
+        visual = image_tower(visual)        # a CLIPDenseViT or a whole open_clip CLIP too
         if not hasattr(visual, 'conv1') or not hasattr(visual, 'transformer'):
             raise ValueError(f'{type(visual).__name__} is not an open_clip VisionTransformer; '
                              'mask prompt tuning is defined for CLIP ViTs')
