@@ -1,9 +1,19 @@
 """Shared fixtures: tiny random CLIP models built from config dicts, no downloads."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import open_clip
 import pytest
 import torch
+
+# A test that loads a tool by its file path finds the tool's own modules (tools/_cli.py,
+# tools/_golden.py) as the tool does when it runs as a script: Python puts the script's folder
+# on sys.path.
+TOOLS_DIR = str(Path(__file__).resolve().parents[1] / 'tools')
+if TOOLS_DIR not in sys.path:
+    sys.path.append(TOOLS_DIR)
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 

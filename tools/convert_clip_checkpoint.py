@@ -18,26 +18,13 @@ import sys
 from pathlib import Path
 
 import torch
+from _cli import argument, converter_main  # before densevl: makes it importable
 
-TOOLS_DIR = str(Path(__file__).resolve().parent)
-if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
-    sys.path.append(TOOLS_DIR)
-
-from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
-
-from densevl.models.clip.checkpoint import (  # noqa: E402
+from densevl.models.clip.checkpoint import (
     check_state_dict,
     is_torchscript_archive,
     read_clip_state_dict,
 )
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = converter_parser(__doc__, 'OpenAI TorchScript archive or open_clip checkpoint',
-                              'output .pth (plain fp32 open_clip state dict)')
-    parser.add_argument('--model-name', help='open_clip model name to verify against, e.g. '
-                        'ViT-B-16-quickgelu; omit to convert without checking')
-    return parser.parse_args(argv)
 
 
 def _count_blocks(state_dict: dict, prefix: str) -> int:
@@ -137,8 +124,7 @@ def save_atomic(state_dict: dict, dst: str | os.PathLike) -> None:
         raise
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def convert(args: argparse.Namespace) -> None:
     from_openai = is_torchscript_archive(args.src)
     state_dict = read_clip_state_dict(args.src)
     if args.model_name:
@@ -149,6 +135,13 @@ def main(argv: list[str] | None = None) -> None:
     checked = f', verified against {args.model_name}' if args.model_name else ''
     print(f'{args.src} ({source}) -> {args.dst}: {len(state_dict)} tensors, '
           f'{n_params / 1e6:.2f}M values, fp32{checked}')
+
+
+main = converter_main(
+    __doc__, convert, src_help='OpenAI TorchScript archive or open_clip checkpoint',
+    dst_help='output .pth (plain fp32 open_clip state dict)',
+    extra_arguments=[argument('--model-name', help='open_clip model name to verify against, e.g. '
+                              'ViT-B-16-quickgelu; omit to convert without checking')])
 
 
 if __name__ == '__main__':

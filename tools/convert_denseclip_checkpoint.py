@@ -26,36 +26,22 @@ import os
 import sys
 from pathlib import Path
 
-TOOLS_DIR = str(Path(__file__).resolve().parent)
-if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
-    sys.path.append(TOOLS_DIR)
+from _cli import argument, converter_main  # before densevl: makes it importable
 
-from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
-
-# Imported first: lets mmengine checkpoints load under torch>=2.6 weights-only torch.load.
-import densevl.engine  # noqa: E402,F401
+# Imported next: lets mmengine checkpoints load under torch>=2.6 weights-only torch.load.
+import densevl.engine  # noqa: F401
 
 # isort: split
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
 
-from densevl.errors import WeightsUnavailableError  # noqa: E402
-from densevl.models.denseclip.checkpoint import (  # noqa: E402
+from densevl.errors import WeightsUnavailableError
+from densevl.models.denseclip.checkpoint import (
     compare_state_dicts,
     convert_denseclip_state_dict,
     fit_state_dict,
 )
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = converter_parser(__doc__, 'released DenseCLIP segmentation checkpoint (.pth)',
-                              'output checkpoint for DenseCLIPSegmentor')
-    parser.add_argument('--config', required=True,
-                        help='the densevl config whose model the checkpoint is for')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
-                        help='override config entries, e.g. model.clip.pretrained=RN50.pt')
-    return parser.parse_args(argv)
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -85,8 +71,7 @@ def build_model(config: str, options: dict | None):
     return model
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def convert(args: argparse.Namespace) -> None:
     source = read_state_dict(args.src)
     model = build_model(args.config, args.cfg_options)
     try:
@@ -118,6 +103,16 @@ def main(argv: list[str] | None = None) -> None:
                 dataset_meta=dict(classes=model.class_names))
     torch.save(dict(state_dict=state, meta=meta), args.dst)
     print(f'{report}; loaded strictly into {type(model).__name__}; wrote {args.dst}')
+
+
+main = converter_main(
+    __doc__, convert, src_help='released DenseCLIP segmentation checkpoint (.pth)',
+    dst_help='output checkpoint for DenseCLIPSegmentor',
+    extra_arguments=[
+        argument('--config', required=True,
+                 help='the densevl config whose model the checkpoint is for'),
+        argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                 help='override config entries, e.g. model.clip.pretrained=RN50.pt')])
 
 
 if __name__ == '__main__':

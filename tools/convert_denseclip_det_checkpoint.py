@@ -20,31 +20,15 @@ import sys
 from pathlib import Path
 
 import torch
+from _cli import argument, converter_main  # before densevl: makes it importable
 
-TOOLS_DIR = str(Path(__file__).resolve().parent)
-if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
-    sys.path.append(TOOLS_DIR)
-
-from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
-
-from densevl.models.denseclip.det_checkpoint import (  # noqa: E402
+from densevl.models.denseclip.det_checkpoint import (
     LoadReport,
     checkpoint_classes,
     compare_state_dict,
     convert_det_state_dict,
     read_det_checkpoint,
 )
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = converter_parser(__doc__, 'published DenseCLIP detection checkpoint (.pth)',
-                              'output checkpoint for tools/test.py')
-    parser.add_argument('--config', help='densevl detection config to verify against '
-                        '(strict load); omit to convert without checking')
-    parser.add_argument('--trust-pickle', action='store_true',
-                        help='allow pickled objects in SRC (runs code from the file: only for '
-                        'a file from a source you trust)')
-    return parser.parse_args(argv)
 
 
 def build_model(config: str):
@@ -69,8 +53,7 @@ def verify(model, state_dict: dict) -> LoadReport:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def convert(args: argparse.Namespace) -> int:
     try:
         state_dict, meta = read_det_checkpoint(args.src, trust_pickle=args.trust_pickle)
         converted = convert_det_state_dict(state_dict)
@@ -98,6 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f'wrote {args.dst} ({len(converted)} tensors'
           f'{f", {len(classes)} classes" if classes else ""})')
     return 0
+
+
+main = converter_main(
+    __doc__, convert, src_help='published DenseCLIP detection checkpoint (.pth)',
+    dst_help='output checkpoint for tools/test.py',
+    extra_arguments=[
+        argument('--config', help='densevl detection config to verify against '
+                 '(strict load); omit to convert without checking'),
+        argument('--trust-pickle', action='store_true',
+                 help='allow pickled objects in SRC (runs code from the file: only for '
+                 'a file from a source you trust)')])
 
 
 if __name__ == '__main__':

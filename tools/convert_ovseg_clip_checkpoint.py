@@ -21,32 +21,16 @@ import logging
 import sys
 from pathlib import Path
 
-TOOLS_DIR = str(Path(__file__).resolve().parent)
-if TOOLS_DIR not in sys.path:  # loaded by file path (tests) rather than run as a script
-    sys.path.append(TOOLS_DIR)
+from _cli import argument, converter_main  # before densevl: makes it importable
+from convert_clip_checkpoint import save_atomic, suggest_model_names
 
-from _cli import converter_parser  # noqa: E402  (also makes densevl importable)
-from convert_clip_checkpoint import save_atomic, suggest_model_names  # noqa: E402
-
-from densevl.models.clip.checkpoint import check_state_dict  # noqa: E402
-from densevl.models.ovseg.checkpoint import (  # noqa: E402
+from densevl.models.clip.checkpoint import check_state_dict
+from densevl.models.ovseg.checkpoint import (
     build_mask_prompt_clip,
     read_ovseg_clip_checkpoint,
 )
 
 MASK_SUFFIX = '.mask_embedding.pth'
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = converter_parser(__doc__, "OVSeg mask-prompt-tuned CLIP (ov-seg's CLIP training "
-                              'checkpoint or a whole OVSeg checkpoint)',
-                              'output .pth: the plain fp32 open_clip CLIP state dict')
-    parser.add_argument('--model-name', required=True,
-                        help='open_clip QuickGELU ViT name the CLIP was trained as, e.g. '
-                        'ViT-L-14-quickgelu (OVSeg Swin-B) or ViT-B-16-quickgelu (OVSeg R101c)')
-    parser.add_argument('--mask-dst', help=f'output of the mask embedding; default: DST with '
-                        f'the suffix {MASK_SUFFIX}')
-    return parser.parse_args(argv)
 
 
 def default_mask_path(dst: str | Path) -> Path:
@@ -84,8 +68,7 @@ def quickgelu_model_names(state_dict: dict) -> list[str]:
             if (open_clip.get_model_config(name) or {}).get('quick_gelu')]
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def convert(args: argparse.Namespace) -> None:
     mask_dst = Path(args.mask_dst) if args.mask_dst else default_mask_path(args.dst)
     if mask_dst.resolve() == Path(args.dst).resolve():
         sys.exit('error: --mask-dst must differ from DST')
@@ -113,6 +96,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f'{args.src} -> {args.dst}: {len(weights.clip)} tensors, {n_params / 1e6:.2f}M values, '
           f'fp32, verified against {args.model_name}{ignored}\n'
           f'mask embedding (depth {depth}, {positions} positions, width {width}) -> {mask_dst}')
+
+
+main = converter_main(
+    __doc__, convert, src_help="OVSeg mask-prompt-tuned CLIP (ov-seg's CLIP training "
+    'checkpoint or a whole OVSeg checkpoint)',
+    dst_help='output .pth: the plain fp32 open_clip CLIP state dict',
+    extra_arguments=[
+        argument('--model-name', required=True,
+                 help='open_clip QuickGELU ViT name the CLIP was trained as, e.g. '
+                 'ViT-L-14-quickgelu (OVSeg Swin-B) or ViT-B-16-quickgelu (OVSeg R101c)'),
+        argument('--mask-dst', help=f'output of the mask embedding; default: DST with '
+                 f'the suffix {MASK_SUFFIX}')])
 
 
 if __name__ == '__main__':

@@ -12,20 +12,16 @@
 # head alone.
 _base_ = [
     '../_base_/models/denseclip-fpn_clip-synthetic-tiny.py',
-    '../_base_/datasets/synthetic.py', '../_base_/datasets/synthetic_train.py',
+    '../_base_/datasets/synthetic.py', '../_base_/datasets/synthetic-seen_train.py',
     '../_base_/schedules/schedule_400it.py'
 ]
-seen_classes = ('grass', 'sky', 'water', 'sand', 'brick', 'wood', 'red', 'orange', 'yellow',
-                'green', 'blue', 'white')
 model = dict(
     vocabulary_agnostic=True,
     class_names='SyntheticSceneDataset',  # inference: all 14 classes
-    train_class_names=seen_classes,
-    decode_head=dict(type='TextCosineFPNHead', num_classes=len(seen_classes)),
+    train_class_names=_base_.seen_classes,
+    decode_head=dict(type='TextCosineFPNHead', num_classes=len(_base_.seen_classes)),
     clip_ensemble=dict(mode='maskclip', templates=('{}',), logit_scale=40.0, seen_weight=0.2,
                        unseen_weight=0.4))
-# labels of the seen classes renumbered to the seen vocabulary (unseen ones would become 255)
-train_dataloader = dict(dataset=dict(metainfo=dict(classes=seen_classes)))
 val_dataloader = dict(
     dataset=dict(data_prefix=dict(img_path='images/novel', seg_map_path='annotations/novel')))
 test_dataloader = val_dataloader

@@ -14,5 +14,6 @@ __all__ = ['CLIPFPNSegmentor', 'DenseCLIPSegmentor', 'MeanSoftmaxTTAModel', 'Tra
 
 if find_spec('mmdet') is not None:
     from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet
+    from .segmentors.ovseg_segmentor import OVSegSegmentor  # MaskFormer parts are mmdet's
 
-    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet']
+    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet', 'OVSegSegmentor']

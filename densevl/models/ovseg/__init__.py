@@ -1,6 +1,8 @@
 """OVSeg (mask-adapted CLIP) core, plain PyTorch: masked crops, mask prompt tuning, the
-CLIP-space class head, the CLIP ensemble, mask proposal generators (SAM) and the reader of the
-released mask-prompt-tuned CLIP (Liang et al., CVPR 2023)."""
+CLIP-space class head, the CLIP ensemble, mask proposal generators (SAM), the reader of the
+released mask-prompt-tuned CLIP, the frozen CLIP that classifies proposals (masked crops or mask
+pooling) and the semantic map's labelling (Liang et al., CVPR 2023). The MaskFormer proposal
+network and the mmseg segmentor are mm adapters (``OVSegMaskFormerHead``, ``OVSegSegmentor``)."""
 from .checkpoint import (
     OVSegCLIPWeights,
     build_mask_prompt_clip,
@@ -16,6 +18,8 @@ from .ensemble import (
     semantic_inference,
     semantic_map,
 )
+from .frozen_clip import CLASSIFIERS, OVSegCLIP
+from .mask_pooling import mask_pool
 from .mask_prompt_vit import MaskPromptCLIP
 from .masked_crops import (
     DEFAULT_CHUNK_SIZE,
@@ -35,6 +39,7 @@ from .proposals import (
     binary_masks_to_logits,
     stack_proposals,
 )
+from .semantic_labels import OTHERS, add_others, label_semantic_map
 
 __all__ = [
     'MASK_LOGIT', 'MaskProposalGenerator', 'OVSegCLIPWeights', 'ProposalSet',
@@ -44,5 +49,6 @@ __all__ = [
     'MaskPromptCLIP', 'MaskProposals', 'MaskedCrops', 'cosine_logits', 'crop_class_probs',
     'crop_proposals', 'encode_masked_crops', 'ensemble_class_probs', 'find_proposals',
     'head_class_probs', 'masked_crops', 'semantic_inference', 'semantic_map', 'text_matrix',
-    'tight_boxes',
+    'tight_boxes', 'CLASSIFIERS', 'OTHERS', 'OVSegCLIP', 'add_others', 'label_semantic_map',
+    'mask_pool',
 ]

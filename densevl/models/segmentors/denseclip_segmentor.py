@@ -17,6 +17,7 @@ from ..heads import TextCosineFPNHead  # noqa: F401  (registers the vocabulary-a
 from ..text import Vocabulary, resolve_class_names
 from .clip_encoder_decoder import CLIPEncoderDecoder
 from .clip_ensemble import FrozenCLIPEnsemble
+from .mm_common import training_names
 
 
 @SEG_MODELS.register_module()
@@ -156,10 +157,7 @@ class DenseCLIPSegmentor(CLIPEncoderDecoder):
 
     def training_vocabulary(self) -> Vocabulary:
         """The training labels' vocabulary: ``train_class_names``, else :attr:`class_names`."""
-        names = self._train_names or self.class_names
-        if names is None:
-            raise ValueError('DenseCLIP needs its class names to train: set model.class_names '
-                             '(a list, a names file or a dataset type)')
+        names = training_names(self._train_names, self.class_names, 'DenseCLIP')
         if tuple(names) == self.core.class_names:
             return self.core.default_vocabulary
         return self.core.vocabulary(names)

@@ -4,9 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from mmengine.structures import PixelData
 from mmseg.models.segmentors import BaseSegmentor
-from mmseg.structures import SegDataSample
 from mmseg.utils import OptConfigType, SampleList
 from torch import Tensor
 
@@ -14,6 +12,7 @@ from ...registry import SEG_MODELS
 from ..inference_protocol import InferenceProtocol, preprocessor_normalisation
 from ..text import resolve_class_names
 from .dense_predictor import Segmentation
+from .mm_common import predict_by_segment, vocabulary_names
 from .zero_shot_segmenter import ZeroShotSegmenter
 
 
@@ -64,11 +63,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
         return self.core.random_weights
 
     def _names(self, texts: Sequence[str] | None) -> list[str]:
-        names = list(texts) if texts is not None else self.class_names
-        if not names:
-            raise ValueError('no vocabulary: pass texts=[...] or set model.class_names in the '
-                             'config (a list or a names file)')
-        return names
+        return vocabulary_names(texts, self.class_names)
 
     def predict(self, inputs: Tensor, data_samples: SampleList | None = None,
                 texts: Sequence[str] | None = None) -> SampleList:
@@ -78,23 +73,9 @@ class TrainingFreeSegmentor(BaseSegmentor):
         Shapes:
             inputs: ``(B, 3, H, W)`` normalised by the data preprocessor.
         """
-        names = self._names(texts)
-        if data_samples is None:
-            data_samples = [SegDataSample(metainfo=dict(ori_shape=inputs.shape[-2:],
-                                                        img_shape=inputs.shape[-2:]))
-                            for _ in range(inputs.shape[0])]
-        for image, sample in zip(inputs, data_samples):
-            meta = sample.metainfo
-            left, right, top, bottom = meta.get('padding_size', (0, 0, 0, 0))
-            h, w = image.shape[-2:]
-            image = image[:, top:h - bottom, left:w - right]
-            out_size = tuple(meta.get('ori_shape', image.shape[-2:]))[:2]
-            result = self.core.segment(image[None], names, out_size=out_size,
-                                       return_probs=self.with_seg_logits)[0]
-            sample.set_data(dict(pred_sem_seg=PixelData(data=result.labels[None])))
-            if result.class_probs is not None:
-                sample.set_data(dict(seg_logits=PixelData(data=result.class_probs)))
-        return data_samples
+        return predict_by_segment(self.core.segment, inputs, data_samples, self._names(texts),
+                                  with_seg_logits=self.with_seg_logits,
+                                  padding_keys=('padding_size',))
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         raise NotImplementedError('TrainingFreeSegmentor has nothing to train; use tools/test.py')
