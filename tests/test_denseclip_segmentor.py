@@ -40,7 +40,7 @@ from mmseg.structures import SegDataSample
 import densevl.datasets.mm_datasets  # noqa: F401
 import densevl.models.mm_adapters  # noqa: F401
 from densevl.apis import OpenVocabSegInferencer
-from densevl.models.clip import build_dense_encoder, check_activation, create_clip
+from densevl.models.clip import build_dense_encoder, check_activation, create_clip, score_map
 from densevl.models.clip.model_zoo import MODEL_ZOO, SYNTHETIC_CONFIGS, ZooEntry
 from densevl.models.denseclip.checkpoint import (
     compare_state_dicts,
@@ -272,6 +272,17 @@ def test_closed_set_refuses_another_number_of_texts():
         model.segment(images, ['pink', 'purple', 'grass'])
     renamed = model.segment(images, [f'name {i}' for i in range(14)], return_probs=False)
     assert renamed[0].labels.shape == (64, 64) and renamed[0].class_probs is None
+    # 14 classes, one of them with a synonym: its score channel is the better of the two
+    names = list(model.class_names)
+    with_synonym = model.segment(images, [names[0] + '; lawn', *names[1:]])[0]
+    assert with_synonym.class_probs.shape == (14, 64, 64)
+    vocab = model.vocabulary([names[0] + '; lawn', *names[1:]])
+    with torch.no_grad():
+        out = model.core(model.data_preprocessor(batch(14, count=1), False)['inputs'], vocab)
+    assert out.text.shape[1] == 15 and out.score_map.shape[1] == 14
+    per_query = score_map(out.dense, out.text, model.core.score_scale)
+    assert torch.equal(out.score_map[:, 0], per_query[:, :2].amax(1))
+    assert torch.equal(out.score_map[:, 1:], per_query[:, 2:])
     with pytest.raises(ValueError, match='vocabulary-agnostic'):
         model.class_names = ['pink', 'purple']
     with pytest.raises(ValueError, match='fixed classes'):
