@@ -25,6 +25,7 @@ from ..denseclip.checkpoint import copy_clip_weights
 from ..inference_protocol import InferenceProtocol, SlideWindows, preprocessor_normalisation
 from ..text import Vocabulary, resolve_class_names
 from .dense_predictor import DensePredictor, Segmentation
+from .mm_common import padding_of
 
 
 class CLIPEncoderDecoder(EncoderDecoder):
@@ -194,8 +195,7 @@ class CLIPEncoderDecoder(EncoderDecoder):
             window_logits = partial(self.window_logits, vocabulary=vocab)
             for image, sample in zip(inputs, data_samples):
                 meta = sample.metainfo
-                left, right, top, bottom = meta.get('img_padding_size',
-                                                    meta.get('padding_size', (0, 0, 0, 0)))
+                left, right, top, bottom = padding_of(meta)
                 height, width = image.shape[-2:]
                 region = (top, left, height - top - bottom, width - left - right)
                 result = self.predictor.predict(

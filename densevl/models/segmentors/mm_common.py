@@ -12,9 +12,11 @@ from torch import Tensor
 
 from .dense_predictor import Segmentation
 
-#: Where mmseg's metainfo keeps the padding ``(left, right, top, bottom)`` of a test image (the
-#: data preprocessor's ``img_padding_size``, else ``padding_size``), the first present wins.
-MMSEG_PADDING_KEYS = ('img_padding_size', 'padding_size')
+
+def padding_of(meta: dict) -> tuple[int, int, int, int]:
+    """``(left, right, top, bottom)`` padding of a test image, where mmseg keeps it (the data
+    preprocessor's ``img_padding_size``, else the pipeline's ``padding_size``; none: 0)."""
+    return tuple(meta.get('img_padding_size', meta.get('padding_size', (0, 0, 0, 0))))
 
 
 def vocabulary_names(texts: Sequence[str] | None,
@@ -33,8 +35,7 @@ def vocabulary_names(texts: Sequence[str] | None,
 
 def predict_by_segment(segment: Callable[..., list[Segmentation]], inputs: Tensor,
                        data_samples: SampleList | None, names: Sequence[str], *,
-                       with_seg_logits: bool,
-                       padding_keys: Sequence[str] = MMSEG_PADDING_KEYS) -> SampleList:
+                       with_seg_logits: bool) -> SampleList:
     """mmseg's ``predict`` of a segmentor that segments one image at a time: each image without
     its padding, labelled by ``segment(image, names, out_size=ori_shape, return_probs=...)``;
     the labels become ``pred_sem_seg`` and, when ``with_seg_logits``, the class probabilities
@@ -47,8 +48,6 @@ def predict_by_segment(segment: Callable[..., list[Segmentation]], inputs: Tenso
             input's size.
         names: the vocabulary.
         with_seg_logits: also attach the class probabilities ``(K, H, W)``.
-        padding_keys: the metainfo keys of the padding, the first present wins (none: no
-            padding).
     """
     if data_samples is None:
         data_samples = [SegDataSample(metainfo=dict(ori_shape=inputs.shape[-2:],
@@ -56,8 +55,7 @@ def predict_by_segment(segment: Callable[..., list[Segmentation]], inputs: Tenso
                         for _ in range(inputs.shape[0])]
     for image, sample in zip(inputs, data_samples):
         meta = sample.metainfo
-        left, right, top, bottom = next((meta[key] for key in padding_keys if key in meta),
-                                        (0, 0, 0, 0))
+        left, right, top, bottom = padding_of(meta)
         h, w = image.shape[-2:]
         image = image[:, top:h - bottom, left:w - right]
         out_size = tuple(meta.get('ori_shape', image.shape[-2:]))[:2]

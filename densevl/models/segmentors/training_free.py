@@ -74,8 +74,7 @@ class TrainingFreeSegmentor(BaseSegmentor):
             inputs: ``(B, 3, H, W)`` normalised by the data preprocessor.
         """
         return predict_by_segment(self.core.segment, inputs, data_samples, self._names(texts),
-                                  with_seg_logits=self.with_seg_logits,
-                                  padding_keys=('padding_size',))
+                                  with_seg_logits=self.with_seg_logits)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         raise NotImplementedError('TrainingFreeSegmentor has nothing to train; use tools/test.py')

@@ -91,6 +91,7 @@ class TextEmbedder:
         self._memory: dict[str, Tensor] = {}
         self._disk_loaded = False
         self._template_overhead: int | None = None
+        self._length_checked: set[str] = set()   # queries whose prompt length was checked
 
     @property
     def fingerprint(self) -> str:
@@ -127,7 +128,8 @@ class TextEmbedder:
             class_names = list(class_names)
         vocab = Vocabulary.parse(class_names)
         queries = vocab.queries
-        self._warn_truncated(queries)
+        self._warn_truncated([q for q in queries if q not in self._length_checked])
+        self._length_checked.update(queries)
 
         missing = [q for q in dict.fromkeys(queries) if q not in self._memory]
         if missing and self.cache_dir is not None and not self._disk_loaded:
