@@ -1,4 +1,5 @@
-"""COCOObjectDataset and PascalVOC20Dataset on tiny datasets laid out as on disk."""
+"""COCOObjectDataset, PascalVOC20Dataset, ADE20K847Dataset and PascalContext459Dataset (with
+LoadUint16Annotations) on tiny datasets laid out as on disk."""
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +43,11 @@ LAYOUTS = {'PascalVOC20Dataset': ('JPEGImages', 'SegmentationClass'),
 def _build(dataset_type: str, root: Path, **kwargs):
     """``dataset_type`` on the tiny tree at ``root``, in test mode, loading its label maps."""
     img_path, seg_map_path = LAYOUTS[dataset_type]
+    kwargs.setdefault('pipeline', [LoadAnnotations()])
     return DATASETS.build(dict(
         type=dataset_type, data_root=str(root),
-        data_prefix=dict(img_path=img_path, seg_map_path=seg_map_path),
-        pipeline=[LoadAnnotations()], test_mode=True, **kwargs))
+        data_prefix=dict(img_path=img_path, seg_map_path=seg_map_path), test_mode=True,
+        **kwargs))
 
 
 # ---------------------------------------------------------------- PASCAL VOC 20
@@ -140,3 +142,96 @@ def test_coco_object_keeps_labels(coco_root):
 def test_coco_object_refuses_reduce_zero_label(coco_root):
     with pytest.raises(ValueError, match='reduce_zero_label'):
         _build('COCOObjectDataset', coco_root, reduce_zero_label=True)
+
+
+# ---------------------------------------------------------------- ADE-847 and PC-459 (16-bit)
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORE16 = 65535
+# dataset type -> (data root, image folder, label folder, classes, names file), as ov-seg's
+# datasets/prepare_ade20k_full_sem_seg.py and prepare_pascal_context.py write them
+UINT16 = {
+    'ADE20K847Dataset': ('ADE20K_2021_17_01', 'images_detectron2/validation',
+                         'annotations_detectron2/validation', 847, 'ade847.txt'),
+    'PascalContext459Dataset': ('VOCdevkit/VOC2010', 'JPEGImages',
+                                'annotations_detectron2/pc459_val', 459, 'context459.txt'),
+}
+# two annotated images: every label kind (0, 255, > 255, the last class, ignore) in the maps
+UINT16_LABELS = {'val_a': [[0, 255, 256], [IGNORE16, 7, 300]],
+                 'val_b': [[IGNORE16, IGNORE16, 1], [2, 3, 0]]}
+
+
+def _uint16_root(tmp_path: Path, dataset_type: str) -> Path:
+    root_name, img_dir, ann_dir, num_classes, _ = UINT16[dataset_type]
+    root = tmp_path / root_name
+    for stem, rows in UINT16_LABELS.items():
+        labels = np.array(rows, np.uint16)
+        labels[labels == 300] = num_classes - 1
+        (root / ann_dir).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(labels).save(root / ann_dir / f'{stem}.tif')   # as the reference: PIL
+        _write_image(root / img_dir / f'{stem}.jpg')
+    _write_image(root / img_dir / 'unlabelled.jpg')   # VOC2010 holds more images than PC-459
+    return root
+
+
+def _uint16_dataset(root: Path, dataset_type: str, pipeline: list):
+    _, img_dir, ann_dir, _, _ = UINT16[dataset_type]
+    return DATASETS.build(dict(type=dataset_type, data_root=str(root), test_mode=True,
+                               data_prefix=dict(img_path=img_dir, seg_map_path=ann_dir),
+                               pipeline=pipeline))
+
+
+@pytest.mark.parametrize('dataset_type', sorted(UINT16))
+def test_uint16_dataset_loads_16_bit_labels(tmp_path, dataset_type):
+    root = _uint16_root(tmp_path, dataset_type)
+    num_classes = UINT16[dataset_type][3]
+    dataset = _uint16_dataset(root, dataset_type, [dict(type='LoadUint16Annotations')])
+    assert len(dataset) == 2                      # the label maps, not every image
+    assert dataset.ignore_index == IGNORE16 and dataset.metainfo['classes'][0]
+    for i, (stem, rows) in enumerate(UINT16_LABELS.items()):
+        info = dataset.get_data_info(i)
+        assert Path(info['img_path']).name == f'{stem}.jpg'
+        gt = dataset[i]['gt_seg_map']
+        expected = np.array(rows, np.int64)
+        expected[expected == 300] = num_classes - 1
+        assert gt.dtype == np.uint16 and np.array_equal(gt, expected)
+    # mmseg's own loader folds the labels to 8 bits: why the dataset needs LoadUint16Annotations
+    folded = _uint16_dataset(root, dataset_type, [LoadAnnotations()])[0]['gt_seg_map']
+    assert folded[0, 2] == 0 and folded[1, 0] == 255
+
+
+@pytest.mark.parametrize('backend', ['pillow', 'cv2'])
+def test_uint16_loader_reads_8_bit_maps_as_mmseg(voc_root, backend):
+    ours = _build('PascalVOC20Dataset', voc_root,
+                  pipeline=[dict(type='LoadUint16Annotations', imdecode_backend=backend)])
+    theirs = _build('PascalVOC20Dataset', voc_root,
+                    pipeline=[LoadAnnotations(imdecode_backend=backend)])
+    for i in range(len(ours)):
+        a, b = ours[i]['gt_seg_map'], theirs[i]['gt_seg_map']
+        assert a.dtype == b.dtype == np.uint8 and np.array_equal(a, b)
+
+
+def test_uint16_dataset_errors_name_the_fix(tmp_path):
+    root = _uint16_root(tmp_path, 'ADE20K847Dataset')
+    with pytest.raises(ValueError, match='reduce_zero_label must be False'):
+        DATASETS.build(dict(type='ADE20K847Dataset', data_root=str(root),
+                            reduce_zero_label=True))
+    (root / 'images_detectron2/validation/val_b.jpg').unlink()
+    with pytest.raises(FileNotFoundError, match='val_b.tif has no image'):
+        _uint16_dataset(root, 'ADE20K847Dataset', [])
+
+
+@pytest.mark.parametrize('dataset_type', sorted(UINT16))
+def test_uint16_dataset_names(dataset_type):
+    from densevl.models.text import resolve_class_names
+
+    _, _, _, num_classes, names_file = UINT16[dataset_type]
+    classes = DATASETS.get(dataset_type).METAINFO['classes']
+    assert len(classes) == num_classes
+    names = (REPO / 'densevl' / 'datasets' / 'names' / names_file).read_text().splitlines()
+    assert list(classes) == names == resolve_class_names(dataset_type)
+    # spot checks against the reference's lists (labels 0, 1 and the last)
+    expected = {'ADE20K847Dataset': ('wall', 'building, edifice', 'adding machine, totalizer, '
+                                     'totaliser'),
+                'PascalContext459Dataset': ('accordion', 'aeroplane', 'wool')}[dataset_type]
+    assert (classes[0], classes[1], classes[-1]) == expected

@@ -11,14 +11,13 @@ import torch
 import torch.nn.functional as F
 from _tools import load_tool
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from PIL import Image
+from test_ovseg_segmentor import TINY, tiny_zoo  # noqa: F401  (its 32-px tiny CLIP)
 
 import densevl.datasets.mm_datasets  # noqa: F401
 import densevl.models.mm_adapters  # noqa: F401
 from densevl.datasets.region_text import RegionTextDataset, read_region_text_table
 from densevl.models.clip import create_clip
-from densevl.models.clip.model_zoo import MODEL_ZOO, ZooEntry
 from densevl.models.ovseg import OVSegCLIP
 from densevl.models.ovseg.region_nouns import (
     FILL_RGB,
@@ -34,19 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OVSEG_CONFIG = ROOT / 'configs' / 'ovseg' / 'ovseg_clip-synthetic-tiny_400it_synthetic-64.py'
 MPT_CONFIG = ROOT / 'configs' / 'ovseg' / 'clip-mpt_clip-synthetic-tiny_5ep_region-nouns.py'
 FT_CONFIG = ROOT / 'configs' / 'ovseg' / 'clip-finetune_clip-synthetic-tiny_5ep_region-nouns.py'
-TINY = 'test-mpt-vit8'    # 32-px input, patch 8: a 4x4 grid
-
-
-@pytest.fixture(scope='module', autouse=True)
-def tiny_zoo():
-    mp = pytest.MonkeyPatch()
-    mp.setitem(MODEL_ZOO, TINY, ZooEntry(config=dict(
-        embed_dim=32, text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=1,
-                                    layers=1),
-        vision_cfg=dict(image_size=32, patch_size=8, width=64, layers=3, head_width=64))))
-    init_default_scope('mmseg')
-    yield
-    mp.undo()
 
 
 @pytest.fixture(scope='module')

@@ -6,8 +6,9 @@
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(2048, 336), keep_ratio=True),
-    # after Resize: metrics are computed on the original-size label map
-    dict(type='LoadAnnotations'),
+    # after Resize: metrics are computed on the original-size label map; mmseg's LoadAnnotations
+    # for 8-bit maps, and 16-bit ones (ADE-847, PC-459) kept 16-bit
+    dict(type='LoadUint16Annotations'),
     dict(type='PackSegInputs'),
 ]
 test_dataloader = dict(

@@ -3,10 +3,7 @@
 data_root = 'data/region_nouns'
 crop_size = 224
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
     dataset=dict(type='RegionTextDataset', ann_file=data_root + '/region_nouns.csv',
-                 size=crop_size))
+                 size=crop_size),
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'), batch_size=32, num_workers=2)

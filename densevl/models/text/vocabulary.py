@@ -110,8 +110,9 @@ def resolve_class_names(class_names: str | os.PathLike | Sequence[str] | None) -
     Args:
         class_names: a list of entries (``'tv; monitor'``: one class, two synonyms); the path of
             a names file (one class a line, see :func:`read_class_names_file`); or the name of a
-            dataset type registered with mmseg or mmdet (``'ADE20KDataset'``: its
-            ``METAINFO['classes']``, the vocabulary its checkpoints were trained with).
+            dataset type registered with mmseg or mmdet, densevl's included (``'ADE20KDataset'``,
+            ``'ADE20K847Dataset'``: its ``METAINFO['classes']``, the vocabulary its checkpoints
+            were trained with).
 
     Returns:
         The entries, validated by :func:`parse_class_names` (stripped), or None.
@@ -144,6 +145,7 @@ def _dataset_classes(dataset_type: str) -> list[str] | None:
     if find_spec('mmseg') is None:
         return None
     from ... import registry  # the mm stack is only needed for this lookup
+    from ...datasets import mm_datasets  # noqa: F401  (registers densevl's dataset types)
 
     for name in ('SEG_DATASETS', 'DET_DATASETS'):
         datasets = getattr(registry, name, None)

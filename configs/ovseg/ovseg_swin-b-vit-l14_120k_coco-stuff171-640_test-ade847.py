@@ -1,0 +1,7 @@
+# OVSeg Swin-B + CLIP ViT-L/14 (ovseg_swin-b-vit-l14_120k_coco-stuff171-640.py's model and test
+# resize) tested on ADE20K-847 with its ensemble weight (λ 0.7, ov-seg's); for tools/test.py.
+_base_ = ['../_base_/models/ovseg_swin-b-clip-vit-l14.py', '../_base_/datasets/ade847.py',
+          '../_base_/default_runtime.py']
+model = dict(ensemble_weight=0.7)
+test_dataloader = dict(dataset=dict(pipeline=_base_.ovseg_test_pipeline))
+test_evaluator = dict(ignore_index=65535)  # the 16-bit label maps' ignore label
