@@ -9,6 +9,16 @@ Example::
 
 Classes are separated by ``,``; synonyms of one class by ``;`` (the class scores the best of them).
 
+A trained open-vocabulary config and its checkpoint, here OVSeg; any vocabulary::
+
+    python demo/image_demo.py demo/images/chelsea.jpg --texts "cat,wall,floor" \\
+        --model configs/ovseg/ovseg_clip-synthetic-tiny_400it_synthetic-64.py --weights CKPT
+
+OVSeg runs with the reference demo's preset (CLIP alone, mask threshold 0.35; see
+``--no-demo-preset``), and a single name is contrasted with ``'others'``, whose pixels are
+background. ``--cfg-options`` changes the config (``model.classifier=mask_pooling``, SAM
+proposals: ``model.proposals.type=SAM model.proposals.checkpoint=sam_vit_h_4b8939.pth``).
+
 Detection (a detection config and its checkpoint; the classes default to the model's)::
 
     python demo/image_demo.py demo/images/astronaut.jpg --task det \
@@ -21,6 +31,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from mmengine.config import DictAction
 from PIL import Image
 
 from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC, sample_scene
@@ -64,6 +75,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--templates', default=None,
                         help='prompt templates: imagenet80, vild14, single (default: the '
                              "model's own)")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='seg with --model CONFIG: change config entries, e.g. '
+                             'model.classifier=mask_pooling or model.ensemble_weight=0.7 '
+                             '(applied after the demo preset)')
+    parser.add_argument('--no-demo-preset', dest='demo_preset', action='store_false',
+                        help="seg with --model CONFIG: run the config as it is, without its "
+                             "model's demo preset. OVSeg's preset is the reference demo's: CLIP "
+                             'alone (model.ensemble_weight=0.0) with model.mask_threshold=0.35; '
+                             'a single --texts name is contrasted with "others" either way')
     return parser.parse_args(argv)
 
 
@@ -112,6 +132,12 @@ def write_scene(seed: int, out_file: Path) -> Path:
     return path
 
 
+def _contrasts_with_others(segmenter) -> bool:
+    """Whether the model appends ``'others'`` to a one-name vocabulary (OVSeg)."""
+    from densevl.models.segmentors.ovseg_segmentor import OVSegSegmentor
+    return isinstance(segmenter, OVSegSegmentor)
+
+
 def _label_map(prediction) -> np.ndarray:
     """``(H, W)`` int labels from a SegDataSample's ``pred_sem_seg`` (PixelData or tensor)."""
     sem_seg = prediction.pred_sem_seg
@@ -142,6 +168,10 @@ def detect(args: argparse.Namespace, image_path: Path) -> int:
     if not args.model.endswith('.py'):
         print('error: --task det needs --model CONFIG (a detection config such as '
               'configs/denseclip/retinanet_denseclip_r50_1x_coco.py) and --weights CHECKPOINT',
+              file=sys.stderr)
+        return 2
+    if args.cfg_options or not args.demo_preset:
+        print('error: --cfg-options and --no-demo-preset are for --task seg with a config',
               file=sys.stderr)
         return 2
     texts = split_texts(args.texts) if args.texts else None
@@ -193,8 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     # only what was asked for differs from the model's own inference protocol
     changes = {k: v for k, v in (('mode', args.mode), ('templates', args.templates))
                if v is not None}
+    if args.cfg_options:
+        changes['cfg_options'] = args.cfg_options
     inferencer = OpenVocabSegInferencer(args.model, weights=args.weights, device=args.device,
-                                        **changes)
+                                        demo_preset=args.demo_preset, **changes)
+    if inferencer.preset:
+        settings = ', '.join(f'model.{k}={v}' for k, v in inferencer.preset.items())
+        print(f"demo preset of {type(inferencer.segmenter).__name__} (the reference demo's): "
+              f'{settings}; --no-demo-preset or --cfg-options to change it')
+    if len(classes) == 1 and _contrasts_with_others(inferencer.segmenter):
+        print(f"one class: {classes[0]!r} is contrasted with 'others', whose pixels are "
+              'background')
     # a generated scene is drawn in the world's own class colours (grass green, sky blue, ...)
     palette = DEFAULT_SPEC.palette if args.scene is not None and args.texts is None else None
     result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold,
@@ -210,7 +249,7 @@ def run(argv: list[str] | None = None) -> int:
     """:func:`main`, with a user's mistakes (missing weights or files, bad names) as one line."""
     try:
         return main(argv)
-    except (WeightsUnavailableError, FileNotFoundError, ValueError) as err:
+    except (WeightsUnavailableError, FileNotFoundError, ValueError, ImportError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
 

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> Counter:
     images = captioned_images(args.captions, args.images, args.caption_index)[:args.limit]
     if not images:
         sys.exit(f'error: no image of {args.captions} has caption {args.caption_index}')
-    inferencer = OpenVocabSegInferencer(args.config, weights=args.checkpoint, device=args.device)
+    inferencer = OpenVocabSegInferencer(args.config, weights=args.checkpoint, device=args.device,
+                                        demo_preset=False)   # the config's mask threshold
     out = Path(args.out)
     (out / 'crops').mkdir(parents=True, exist_ok=True)
     rows, titles = [], Counter()

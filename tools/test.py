@@ -7,6 +7,8 @@ Examples:
         --cfg-options model.clip.pretrained=/path/to/ViT-B-16.pt
     python tools/test.py CONFIG CHECKPOINT --out preds/ --show-dir vis/
     python tools/test.py CONFIG --texts "background;sky;wall,aeroplane,bicycle,..."
+    python tools/test.py configs/ovseg/ovseg_clip-synthetic-tiny_400it_synthetic-64.py CKPT \
+        --texts "pink,purple;violet,grass"    # OVSeg as its config says (no demo preset)
     python tools/test.py CONFIG CHECKPOINT --tta     # multi-scale + flip (the config's tta_*)
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 """
@@ -111,6 +113,10 @@ def setup_cfg(args: argparse.Namespace) -> Config:
                           work_dir=args.work_dir)
 
     if args.checkpoint is not None:
+        if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
+            raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist; pass the path of a '
+                             f'checkpoint of {osp.basename(args.config)} (tools/train.py writes '
+                             'work_dirs/<config>/iter_*.pth), or none for a training-free model')
         cfg.load_from = args.checkpoint
     if args.texts is not None:
         cfg.model.class_names = parse_texts(args.texts)

@@ -52,13 +52,23 @@ class OpenVocabSegInferencer:
             of a densevl config (``configs/.../*.py``) whose model is an
             :class:`~densevl.models.segmentors.OpenVocabSegmenter`.
         weights: for a CLIP name, an open_clip pretrained tag (``'openai'``) or a local weights
-            file; for a config, a checkpoint of the whole model.
+            file; for a config, a checkpoint of the whole model (a path that does not exist is
+            refused before the model is built).
         device: ``'cpu'``, ``'cuda'``...; default cuda when available.
+        cfg_options: for a config, entries to change in it, as ``--cfg-options`` of the tools
+            (``{'model.classifier': 'mask_pooling'}``); applied after the demo preset.
+        demo_preset: for a config, apply its model's ``demo_preset`` (the settings of the
+            reference's demo) over the config first; only OVSeg has one: CLIP alone
+            (``ensemble_weight=0.0``) with ``mask_threshold=0.35``, as ov-seg's demo. False: the
+            config as it is (what ``tools/test.py`` runs). :attr:`preset` says what was applied.
         **protocol_changes: fields of the protocol that differ from the model's own: for a
             CLIP name any (``mode='sclip'``, ``templates=...``, ``short_side=None``,
             ``slide=None``...); the model's own is its zoo entry's (NACLIP with the references'
             224/112 windows at short side 336 for real CLIP weights; SCLIP at 64 px for the
             proving-ground model); for a config only ``short_side`` (the rest is the config's).
+
+    A single name is contrasted with ``'others'`` by a model that classifies by a softmax over
+    the names (OVSeg); its pixels are then background.
 
     Example:
         >>> seg = OpenVocabSegInferencer('ViT-B-16', weights='openai')
@@ -66,12 +76,19 @@ class OpenVocabSegInferencer:
         >>> out['predictions'][0].pred_sem_seg    # (H, W) indices into texts
     """
 
-    def __init__(self, model: str, weights: str | None = None, device: str | None = None,
+    def __init__(self, model: str, weights: str | None = None, device: str | None = None, *,
+                 cfg_options: dict | None = None, demo_preset: bool = True,
                  **protocol_changes) -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        #: The model settings applied over the config (its model's ``demo_preset``), or {}.
+        self.preset: dict = {}
         if str(model).endswith('.py'):
+            cfg = self._load_config(model, weights, cfg_options, demo_preset)
             self.segmenter, self.protocol, self.random_weights = self._from_config(
-                model, weights, protocol_changes)
+                cfg, model, weights, protocol_changes)
+        elif cfg_options:
+            raise ValueError('cfg_options change a config; for a CLIP name pass protocol '
+                             'fields (mode=..., templates=...) instead')
         else:
             from ..models.segmentors import ZeroShotSegmenter
 
@@ -83,25 +100,45 @@ class OpenVocabSegInferencer:
         self.std = torch.tensor(self.protocol.std, dtype=torch.float32).view(3, 1, 1)
         self.segmenter.to(self.device).eval()
 
-    @staticmethod
-    def _from_config(path, weights, changes) -> tuple[object, InferenceProtocol, bool]:
+    def _load_config(self, path, weights, cfg_options, demo_preset: bool):
+        """The config with the model's demo preset, then ``cfg_options``, applied; the paths
+        checked before anything is built."""
         from mmengine.config import Config
+
+        import densevl.models.mm_adapters  # noqa: F401 - registers the adapters
+
+        from ..registry import SEG_MODELS
+
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'config {path!r} does not exist')
+        if weights and '://' not in str(weights) and not os.path.isfile(weights):
+            raise FileNotFoundError(f'checkpoint {weights!r} does not exist; pass the path of a '
+                                    f'checkpoint of {os.path.basename(path)} (tools/train.py '
+                                    'writes work_dirs/<config>/iter_*.pth), or no weights')
+        cfg = Config.fromfile(path)
+        model_cls = SEG_MODELS.get(cfg.model.get('type'))
+        preset = dict(getattr(model_cls, 'demo_preset', None) or {}) if demo_preset else {}
+        cfg.model.update(preset)
+        if cfg_options:
+            cfg.merge_from_dict(dict(cfg_options))
+        self.preset = {k: v for k, v in preset.items() if cfg.model.get(k) == v}
+        return cfg
+
+    @staticmethod
+    def _from_config(cfg, path, weights, changes) -> tuple[object, InferenceProtocol, bool]:
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
 
         import densevl.datasets.mm_datasets  # noqa: F401 - registers the dataset classes
         import densevl.engine  # noqa: F401 - lets torch load mmengine checkpoints
-        import densevl.models.mm_adapters  # noqa: F401 - registers the adapters
 
         from ..models.segmentors import OpenVocabSegmenter
         from ..registry import SEG_MODELS
 
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'config {path!r} does not exist')
         if set(changes) - {'short_side'}:
             raise ValueError(f'{sorted(set(changes) - {"short_side"})}: a config records how its '
-                             'model is run; change it there (or with --cfg-options)')
-        cfg = Config.fromfile(path)
+                             "model is run; change it there (or with cfg_options, the demo's "
+                             '--cfg-options)')
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         model = SEG_MODELS.build(cfg.model)
         if not isinstance(model, OpenVocabSegmenter):
@@ -112,7 +149,10 @@ class OpenVocabSegInferencer:
         pipeline = cfg.get('test_pipeline') or cfg.get('test_dataloader', {}).get(
             'dataset', {}).get('pipeline')
         changes.setdefault('short_side', _short_side_from_pipeline(pipeline))
-        return model, model.protocol.updated(**changes), not weights and model.random_weights
+        # without a checkpoint, what a config trains (a decode head, a proposal network) is random
+        trained_parts = any(p.requires_grad for p in model.parameters())
+        random = not weights and (model.random_weights or trained_parts)
+        return model, model.protocol.updated(**changes), random
 
     @property
     def is_random_weights(self) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from mmengine.config import ConfigDict
@@ -83,6 +84,10 @@ class OVSegSegmentor(BaseSegmentor):
     automatic masks at inference (:class:`~densevl.models.ovseg.SAMProposalGenerator`); SAM has
     no class head, so the class comes from CLIP alone (``ensemble_weight=0``).
 
+    :attr:`demo_preset` is the reference demo's setting (CLIP alone, mask threshold 0.35), which
+    :class:`~densevl.apis.OpenVocabSegInferencer` and ``demo/image_demo.py`` apply to the config
+    unless told not to; ``tools/test.py`` runs the config as it is.
+
     Args:
         clip: ``dict(model_name=..., pretrained=..., mask_embedding=None)``; an open_clip name's
             weights (and the mask embedding file of ``tools/convert_ovseg_clip_checkpoint.py``)
@@ -102,6 +107,10 @@ class OVSegSegmentor(BaseSegmentor):
         text_cache_dir: disk cache of the text embeddings (None: default; False: off).
         train_cfg, test_cfg, data_preprocessor, init_cfg: mmseg's.
     """
+
+    #: Constructor arguments the inferencer and the demo apply over the config: ov-seg's demo
+    #: (configs/ovseg_swinB_vitL_demo.yaml: CLIP_ENSEMBLE_WEIGHT 0.0, MASK_THR 0.35).
+    demo_preset: ClassVar[dict] = dict(ensemble_weight=0.0, mask_threshold=0.35)
 
     def __init__(self, *, clip: dict, backbone: ConfigType, decode_head: ConfigType,
                  class_names: str | Sequence[str] | None = None,
