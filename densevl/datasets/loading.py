@@ -1,4 +1,5 @@
-"""Loading label maps with more classes than 8 bits hold (ADE-847, Pascal Context-459)."""
+"""Loading label maps mmseg's ``LoadAnnotations`` misreads: 16-bit ones (ADE-847, Pascal
+Context-459) and KITTI-STEP's RGB panoptic maps."""
 import mmcv
 import numpy as np
 from mmengine import fileio
@@ -50,4 +51,32 @@ class LoadUint16Annotations(LoadAnnotations):
             for old_id, new_id in results['label_map'].items():
                 seg[original == old_id] = new_id
         results['gt_seg_map'] = seg
+        results['seg_fields'].append('gt_seg_map')
+
+
+@TRANSFORMS.register_module()
+class LoadKittiStepAnnotations(LoadAnnotations):
+    """The semantic labels of KITTI-STEP's panoptic maps.
+
+    KITTI-STEP stores a frame's labels as an RGB PNG: red is the semantic label (the 19
+    Cityscapes trainIds, 255 void), green * 256 + blue the instance id. mmseg's
+    ``LoadAnnotations`` would keep all three channels; this keeps red, as ``uint8`` with 255
+    the ignore label.
+
+    Args:
+        imdecode_backend: ``mmcv.imfrombytes``'s backend.
+        backend_args: file backend arguments.
+    """
+
+    def __init__(self, *, imdecode_backend: str = 'pillow',
+                 backend_args: dict | None = None) -> None:
+        super().__init__(imdecode_backend=imdecode_backend, backend_args=backend_args)
+
+    def _load_seg_map(self, results: dict) -> None:
+        if results.get('reduce_zero_label'):
+            raise ValueError('KITTI-STEP labels are trainIds 0..18 (255 void); the dataset must '
+                             'have reduce_zero_label=False')
+        rgb = mmcv.imfrombytes(fileio.get(results['seg_map_path'], backend_args=self.backend_args),
+                               flag='color', channel_order='rgb', backend=self.imdecode_backend)
+        results['gt_seg_map'] = np.ascontiguousarray(rgb[..., 0])
         results['seg_fields'].append('gt_seg_map')

@@ -1,16 +1,24 @@
-"""Registers the dataset classes mmseg lacks (COCO-Object, VOC20, ADE-847, PC-459, the synthetic
-world, the region-text pairs of mask-adapted CLIP) in its ``DATASETS``, and
-``LoadUint16Annotations`` in its ``TRANSFORMS``. Configs import this module through
+"""Registers the dataset classes mmseg lacks (COCO-Object, VOC20, ADE-847, PC-459, the ReCo
+benchmarks COCO-Stuff-27, Cityscapes-27 and KITTI-STEP, the synthetic world, the region-text pairs
+of mask-adapted CLIP) in its ``DATASETS``, their loading transforms (``LoadUint16Annotations``,
+``LoadKittiStepAnnotations``, ``SetOriShapeToImgShape``) in its ``TRANSFORMS``, and the ReCo
+benchmarks' metric (``ReCoIoUMetric``) in its ``METRICS``. Configs import this module through
 ``custom_imports``; the synthetic-world generator (:mod:`.synthetic`) needs only numpy and
 Pillow and never does."""
+from ..evaluation.reco_iou_metric import ReCoIoUMetric
 from .ade20k_full import ADE20K847Dataset
+from .cityscapes27 import Cityscapes27Dataset
 from .coco_object import COCOObjectDataset
-from .loading import LoadUint16Annotations
+from .coco_stuff27 import COCOStuff27Dataset
+from .kitti_step import KittiStepDataset
+from .loading import LoadKittiStepAnnotations, LoadUint16Annotations
+from .ori_shape import SetOriShapeToImgShape
 from .pascal_context459 import PascalContext459Dataset
 from .pascal_voc20 import PascalVOC20Dataset
 from .region_text import RegionTextDataset
 from .synthetic_seg import SyntheticSceneDataset
 
-__all__ = ['ADE20K847Dataset', 'COCOObjectDataset', 'LoadUint16Annotations',
-           'PascalContext459Dataset', 'PascalVOC20Dataset', 'RegionTextDataset',
-           'SyntheticSceneDataset']
+__all__ = ['ADE20K847Dataset', 'COCOObjectDataset', 'COCOStuff27Dataset', 'Cityscapes27Dataset',
+           'KittiStepDataset', 'LoadKittiStepAnnotations', 'LoadUint16Annotations',
+           'PascalContext459Dataset', 'PascalVOC20Dataset', 'ReCoIoUMetric', 'RegionTextDataset',
+           'SetOriShapeToImgShape', 'SyntheticSceneDataset']
