@@ -200,6 +200,53 @@ def trained_segmentor(work_dirs: Path, name: str, overrides: dict):
     return model.eval()
 
 
+OVSEG_RUN = 'ovseg_clip-synthetic-tiny_400it_synthetic-64'
+# the tiny CLIP mask-adapted on the region-noun pairs that OVSEG_RUN mined (see configs/ovseg)
+CLIP_RUNS = dict(ft='clip-finetune_clip-synthetic-tiny_5ep_region-nouns',
+                 mpt='clip-mpt_clip-synthetic-tiny_5ep_region-nouns',
+                 ft_mpt='clip-finetune-mpt_clip-synthetic-tiny_5ep_region-nouns')
+# key: (label, classifier, ensemble weight, CLIP run or None for the packaged tiny CLIP)
+OVSEG_VARIANTS = dict(
+    ovseg=('OVSeg: masked crops + head, ensemble 0.7', 'masked_crops', 0.7, None),
+    ovseg_head=('OVSeg: head alone', 'masked_crops', None, None),
+    ovseg_crops=('OVSeg: masked crops alone', 'masked_crops', 0.0, None),
+    ovseg_mpt=('OVSeg, MPT CLIP: masked crops + head', 'masked_crops', 0.7, 'mpt'),
+    ovseg_mpt_crops=('OVSeg, MPT CLIP: masked crops alone', 'masked_crops', 0.0, 'mpt'),
+    ovseg_ft_crops=('OVSeg, fine-tuned CLIP: masked crops alone', 'masked_crops', 0.0, 'ft'),
+    ovseg_ft_mpt=('OVSeg, fine-tuned + MPT CLIP: masked crops + head', 'masked_crops', 0.7,
+                  'ft_mpt'),
+    ovseg_ft_mpt_crops=('OVSeg, fine-tuned + MPT CLIP: masked crops alone', 'masked_crops', 0.0,
+                        'ft_mpt'),
+    ovseg_pooling=('OVSeg: mask pooling + head, ensemble 0.7', 'mask_pooling', 0.7, None),
+    ovseg_pooling_crops=('OVSeg: mask pooling alone', 'mask_pooling', 0.0, None),
+    ovseg_ft_pooling=('OVSeg, fine-tuned CLIP: mask pooling + head', 'mask_pooling', 0.7, 'ft'))
+
+
+def trained_ovseg(work_dirs: Path, classifier: str, ensemble_weight: float | None,
+                  clip_run: str | None):
+    """The proving-ground OVSeg with its checkpoint, its classifier and ensemble weight set and
+    its CLIP replaced by a mask-adapted one (``CLIP_RUNS``), or None when a run is missing."""
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+
+    import densevl.engine  # noqa: F401
+    import densevl.models.mm_adapters  # noqa: F401
+    from densevl.registry import SEG_MODELS
+    checkpoint = work_dirs / OVSEG_RUN / 'iter_400.pth'
+    clip_dir = work_dirs / CLIP_RUNS[clip_run] if clip_run else None
+    if not checkpoint.is_file() or (clip_dir and not (clip_dir / 'clip.pth').is_file()):
+        return None
+    cfg = Config.fromfile(f'configs/ovseg/{OVSEG_RUN}.py')
+    cfg.model.update(classifier=classifier, ensemble_weight=ensemble_weight)
+    if clip_dir:
+        masks = clip_dir / 'clip.mask_embedding.pth'
+        cfg.model.clip.update(pretrained=str(clip_dir / 'clip.pth'),
+                              mask_embedding=str(masks) if masks.is_file() else None)
+    model = SEG_MODELS.build(cfg.model)
+    load_checkpoint(model, str(checkpoint), map_location='cpu')
+    return model.eval()
+
+
 def trained_detector_ap(work_dirs: Path, run: str, kinds: tuple[str, ...]) -> dict | None:
     """COCO AP (%) per kind (``bbox``, ``segm``) of a proving-ground detector on the test split,
     or None when the run has no checkpoint."""
@@ -272,6 +319,11 @@ def main() -> None:
             add(f'{label} (trained on seen classes, 400 iterations)',
                 {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
                  for s, ds in splits.items()}, key)
+    for key, (label, *variant) in OVSEG_VARIANTS.items():
+        model = trained_ovseg(Path(args.work_dirs), *variant)
+        if model is not None:
+            add(label, {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
+                        for s, ds in splits.items()}, key)
     extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
     det_ap = {key: trained_detector_ap(Path(args.work_dirs), run, kinds)
               for key, (run, kinds) in DET_RUNS.items()}
@@ -325,6 +377,10 @@ def main() -> None:
     for key in ('denseclip_agnostic', 'denseclip_agnostic_head'):
         if key in result:
             line += (f' {key}_seen={result[f"{key}_seen"]:.1f}'
+                     f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
+    for key in OVSEG_VARIANTS:
+        if key in result:
+            line += (f' {key}={result[key]:.1f} {key}_novel_seen={result[f"{key}_seen"]:.1f}'
                      f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
     print(f'RESULT {line}')
 

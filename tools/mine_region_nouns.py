@@ -30,6 +30,7 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from densevl.apis import OpenVocabSegInferencer  # noqa: E402
@@ -52,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--caption-index', type=int, default=0,
                         help="which of an image's captions (default 0: the first, ov-seg's 1cap)")
     parser.add_argument('--limit', type=int, default=None, help='mine the first N images only')
+    parser.add_argument('--batch-size', type=int, default=16,
+                        help='images a forward (consecutive images of one size)')
     parser.add_argument('--device', default='cpu')
     return parser.parse_args(argv)
 
@@ -64,6 +67,17 @@ def captioned_images(captions_file: str, image_dir: str, index: int) -> list[tup
         captions.setdefault(ann['image_id'], []).append(ann['caption'])
     return [(Path(image_dir) / image['file_name'], captions[image['id']][index])
             for image in data['images'] if len(captions.get(image['id'], ())) > index]
+
+
+def same_size_runs(batch: list) -> list[list]:
+    """Consecutive items whose image tensors (the last element) have one size."""
+    runs: list[list] = []
+    for item in batch:
+        if runs and runs[-1][-1][-1].shape == item[-1].shape:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs
 
 
 def main(argv: list[str] | None = None) -> Counter:
@@ -79,13 +93,20 @@ def main(argv: list[str] | None = None) -> Counter:
     out = Path(args.out)
     (out / 'crops').mkdir(parents=True, exist_ok=True)
     rows, titles = [], Counter()
-    for path, caption in images:
-        image = inferencer.preprocess(load_image(str(path)))
-        for k, (noun, crop) in enumerate(mine_regions(inferencer.segmenter, image, caption)):
-            name = f'crops/{path.stem}_{k}.png'
-            Image.fromarray(crop).save(out / name)
-            rows.append((name, noun))
-            titles[noun] += 1
+    for start in range(0, len(images), args.batch_size):
+        batch = [(path, caption, inferencer.preprocess(load_image(str(path))))
+                 for path, caption in images[start:start + args.batch_size]]
+        for group in same_size_runs(batch):
+            found = mine_regions(inferencer.segmenter, torch.cat([t for _, _, t in group]),
+                                 [caption for _, caption, _ in group])
+            for (path, _, _), pairs in zip(group, found):
+                for k, (noun, crop) in enumerate(pairs):
+                    name = f'crops/{path.stem}_{k}.png'
+                    Image.fromarray(crop).save(out / name)
+                    rows.append((name, noun))
+                    titles[noun] += 1
+        print(f'{min(start + args.batch_size, len(images))}/{len(images)} images, '
+              f'{len(rows)} pairs', flush=True)
     partial = out / (TABLE + '.partial')
     with partial.open('w', newline='') as f:
         writer = csv.writer(f, delimiter='\t')

@@ -22,7 +22,7 @@ image alone (:func:`region_mask_of`), and listed in a tab-separated file with th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -107,40 +107,51 @@ def region_mask_of(crop: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def mine_regions(segmentor, image: Tensor, caption: str,
-                 nouns: Callable[[str], list[str]] = noun_phrases) -> list[tuple[str, np.ndarray]]:
-    """The region–noun pairs of one captioned image, as saved crops.
+def mine_regions(segmentor, images: Tensor, captions: Sequence[str],
+                 nouns: Callable[[str], list[str]] = noun_phrases
+                 ) -> list[list[tuple[str, np.ndarray]]]:
+    """The region–noun pairs of a batch of captioned images, as saved crops.
 
     The proposals are the trained OVSeg's (``segmentor``: an
     :class:`~densevl.models.segmentors.OVSegSegmentor`), class-agnostic: every proposal with a
     pixel above the mask threshold is a candidate, whatever its class. Its frozen CLIP embeds the
-    candidates' masked crops and the nouns (with the segmentor's templates), and each noun takes
-    its best candidate (:func:`match_nouns`); two nouns may take the same region.
+    candidates' masked crops and the nouns (with the segmentor's templates), and each noun of an
+    image takes that image's best candidate (:func:`match_nouns`); two nouns may take the same
+    region.
 
     Args:
         segmentor: the trained OVSeg (in eval mode).
-        image: one image, normalised as the segmentor's data preprocessor does, at the size
-            it segments (``OpenVocabSegInferencer.preprocess``).
-        caption: its caption.
-        nouns: the caption's nouns (default :func:`noun_phrases`).
+        images: images of one size, normalised as the segmentor's data preprocessor does, at the
+            size it segments (``OpenVocabSegInferencer.preprocess``).
+        captions: one caption per image.
+        nouns: a caption's nouns (default :func:`noun_phrases`).
 
     Returns:
-        ``(noun, crop)`` pairs (:func:`region_crop`); none when the caption has no noun or the
-        image no valid proposal.
+        Per image, ``(noun, crop)`` pairs (:func:`region_crop`); none for an image whose caption
+        has no noun or which has no valid proposal.
 
     Shapes:
-        image: ``(1, 3, H, W)``; each crop ``(h, w, 3)`` uint8.
+        images: ``(B, 3, H, W)``; each crop ``(h, w, 3)`` uint8.
     """
-    words = nouns(caption)
-    if not words:
-        return []
+    words = [nouns(caption) for caption in captions]
+    names = sorted({word for image_words in words for word in image_words})
+    if not names:
+        return [[] for _ in captions]
     clip = segmentor.frozen_clip
-    vocabulary = clip.vocabulary(words)
-    rgb = segmentor.unnormalise(image)
-    _, mask_logits = segmentor.proposals(image, rgb, vocabulary)
+    vocabulary = clip.vocabulary(names)
+    rgb = segmentor.unnormalise(images)
+    _, mask_logits = segmentor.proposals(images, rgb, vocabulary)
     regions, proposals = clip.embed_proposals(rgb, mask_logits, segmentor.mask_threshold,
                                               classifier='masked_crops')
-    best = match_nouns(regions, vocabulary.embeddings).tolist()
     masks = proposals.binary[proposals.image_index, proposals.query_index].cpu().numpy()
-    pixels = rgb[0].round().byte().permute(1, 2, 0).cpu().numpy()
-    return [(word, region_crop(pixels, masks[i])) for word, i in zip(words, best)]
+    pixels = rgb.round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    pairs = []
+    for b, image_words in enumerate(words):
+        mine = (proposals.image_index == b).nonzero().flatten()
+        if not image_words or mine.numel() == 0:
+            pairs.append([])
+            continue
+        text = vocabulary.embeddings[[names.index(w) for w in image_words]]
+        best = mine[match_nouns(regions[mine], text)].tolist()
+        pairs.append([(w, region_crop(pixels[b], masks[i])) for w, i in zip(image_words, best)])
+    return pairs
