@@ -193,6 +193,36 @@ def test_crop_fills_outside_with_the_mean_and_normalises():
         ovseg.masked_crops(images[..., :7], logits, 0.5)
 
 
+def test_crops_of_a_batch_in_chunks_equal_the_references_one_at_a_time():
+    # OVSeg's reference cuts, fills, normalises and resizes each crop on its own; densevl
+    # normalises each image once and resizes crops of one size together: the same values
+    gen = torch.Generator().manual_seed(2)
+    images = torch.rand(2, 3, 24, 20, generator=gen) * 255
+    logits = torch.randn(2, 5, 24, 20, generator=gen) * 4 - 6     # scattered pixels
+    for b, q, y, x, h, w in [(0, 0, 2, 3, 7, 4), (0, 3, 9, 9, 7, 4), (1, 1, 10, 1, 2, 3),
+                             (1, 2, 0, 0, 24, 20)]:                # two boxes of one size
+        logits[b, q] = -9.0
+        logits[b, q, y:y + h, x:x + w] = 5.0
+    logits[1, 4] = -9.0                                            # one empty: no crop
+    proposals = ovseg.find_proposals(logits, 0.5)
+    sizes = (proposals.boxes[:, 2:] - proposals.boxes[:, :2]).tolist()
+    assert proposals.num_crops == 9 and sizes.count([4, 7]) == 2 and len(set(map(tuple, sizes))) > 3
+    mean = torch.tensor(OPENAI_DATASET_MEAN).view(3, 1, 1) * 255
+    std = torch.tensor(OPENAI_DATASET_STD).view(3, 1, 1) * 255
+    for start in range(0, proposals.num_crops, 4):
+        chunk = slice(start, start + 4)
+        crops, masks = ovseg.crop_proposals(images, proposals, chunk, size=16)
+        for i, crop, region in zip(range(9)[chunk], crops, masks):
+            x1, y1, x2, y2 = proposals.boxes[i].tolist()
+            b, q = proposals.image_index[i], proposals.query_index[i]
+            mask = proposals.binary[b, q, y1:y2, x1:x2]
+            cut = (torch.where(mask, images[b, :, y1:y2, x1:x2], mean) - mean) / std
+            assert torch.equal(crop, F.interpolate(cut[None], size=(16, 16), mode='bicubic',
+                                                   align_corners=False)[0])
+            assert torch.equal(region, F.interpolate(mask[None, None].float(), size=(16, 16),
+                                                     mode='nearest')[0])
+
+
 def test_no_valid_mask(small):
     images = torch.rand(2, 3, 20, 24) * 255
     logits = torch.full((2, 3, 20, 24), -4.0)

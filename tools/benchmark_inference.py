@@ -6,24 +6,69 @@
 2. Text cache: encoding ``--names`` names x 80 ImageNet templates with an empty cache, against the
    same call served from the on-disk cache by a fresh embedder (what a second run sees):
    ``text_cache_speedup = first / cached`` (target >= 100).
+3. OVSeg (``OVSegSegmentor``, random weights, CPU): the R101c recipe's MaskFormer proposal
+   network (ResNetV1c-101, 256-wide pixel decoder, 6 decoder layers, 100 queries) and a CLIP
+   ViT-B/16 classifying 224x224 masked crops, on ``--ovseg-images`` images of
+   ``--ovseg-size`` pixels for 150 names (text cached). Random weights make every mask valid, so
+   all but the first ``--ovseg-valid`` queries of each image get mask logits of -1e4 (the same
+   in every measured call): exactly that many crops per image. The full ``segment`` call
+   (labels only) against its floor, the proposal network's forward (masks at the image size)
+   plus one CLIP image-tower forward over the same valid crops, cut beforehand:
+   ``ovseg_overhead_ratio = full / floor`` (target <= 1.15); and the full call with
+   ``classifier='mask_pooling'``: ``ovseg_pooling_speedup = masked crops / mask pooling``.
+   Peak memory of each full call in a fresh process: it warms up on small images with one
+   valid proposal each, returns freed heap to the system (``malloc_trim``), resets the peak
+   resident set (``echo 5 > /proc/self/clear_refs``) and makes the call once; peak = VmHWM
+   after - VmRSS before, every page the call touched (model and inputs excluded).
 
 Usage: python tools/benchmark_inference.py [--names 847] [--repeats 5] [--threads N]
+           [--cases overhead,text_cache,ovseg] [--ovseg-repeats 3] [--ovseg-size 512]
+           [--ovseg-images 2] [--ovseg-valid 20]
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import json
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import open_clip
 import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
+import densevl.models.mm_adapters  # noqa: F401  (registers OVSegSegmentor)
 from densevl.apis import OpenVocabSegInferencer
 from densevl.models.clip import create_clip
+from densevl.models.ovseg import crop_proposals, find_proposals
 from densevl.models.text import TextEmbedder
+from densevl.registry import SEG_MODELS
+
+OVSEG_BASE = (Path(__file__).resolve().parents[1]
+              / 'configs' / '_base_' / 'models' / 'ovseg_clip-synthetic-tiny.py')
+# The published R101c + ViT-B/16 recipe's sizes over the proving ground's OVSeg design.
+OVSEG_R101C = {
+    'clip': dict(model_name='ViT-B-16', pretrained=None),
+    'class_names': None, 'templates': 'single', 'dense_mode': 'maskclip',
+    'backbone': dict(depth=101, stem_channels=64, base_channels=64),
+    'decode_head': dict(
+        num_classes=150, in_channels=[256, 512, 1024, 2048], feat_channels=256,
+        out_channels=256, num_queries=100, class_hidden_dims=1024,
+        positional_encoding=dict(num_feats=128),
+        transformer_decoder=dict(num_layers=6, layer_cfg=dict(
+            self_attn_cfg=dict(embed_dims=256, num_heads=8),
+            cross_attn_cfg=dict(embed_dims=256, num_heads=8),
+            ffn_cfg=dict(embed_dims=256, feedforward_channels=2048)))),
+}
 
 
 def interleaved(fns, repeats: int) -> list[float]:
@@ -81,33 +126,190 @@ def text_cache(num_names: int) -> tuple[float, float, float]:
     return t_first, t_memory, t_disk
 
 
+class FirstQueriesValid:
+    """The head's ``predict_proposals`` with only the first ``count`` masks of each image valid:
+    the others get logits of -1e4, no pixel above any threshold."""
+
+    def __init__(self, predict, count: int) -> None:
+        self.predict, self.count = predict, count
+
+    def __call__(self, features, vocabulary, image_size):
+        class_logits, mask_logits = self.predict(features, vocabulary, image_size)
+        mask_logits[:, self.count:] = -1e4
+        return class_logits, mask_logits
+
+
+def build_ovseg(valid: int, cache_dir: str) -> torch.nn.Module:
+    """OVSeg of the R101c recipe, random weights, ``valid`` proposals an image."""
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(str(OVSEG_BASE))
+    cfg.merge_from_dict({f'model.{key}': value for key, value in OVSEG_R101C.items()})
+    cfg.model.text_cache_dir = cache_dir
+    torch.manual_seed(0)
+    seg = SEG_MODELS.build(cfg.model).eval()
+    head = seg.decode_head
+    head.predict_proposals = FirstQueriesValid(head.predict_proposals, valid)
+    return seg
+
+
+def ovseg_inputs(seg, num_images: int, size: int) -> tuple[torch.Tensor, list[str]]:
+    """Normalised random images and 150 names, their text embeddings cached."""
+    rgb = torch.rand(num_images, 3, size, size, generator=torch.Generator().manual_seed(0)) * 255
+    names = list(IMAGENET_CLASSNAMES[:150])
+    seg.frozen_clip.vocabulary(names)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (seg.protocol.mean, seg.protocol.std))
+    return (rgb - mean) / std, names
+
+
+def ovseg_call(seg, images, names, classifier: str):
+    seg.classifier = classifier
+    return seg.segment(images, names, return_probs=False)
+
+
+def ovseg(repeats: int, size: int, num_images: int, valid: int, cache_dir: str) -> dict:
+    """Median times of the floor and of the full call with each classifier (see the module)."""
+    seg = build_ovseg(valid, cache_dir)
+    images, names = ovseg_inputs(seg, num_images, size)
+    clip = seg.frozen_clip
+    vocabulary = clip.vocabulary(names)
+    rgb = seg.unnormalise(images)
+    with torch.no_grad():
+        _, mask_logits = seg.proposals(images, rgb, vocabulary)
+    proposals = find_proposals(mask_logits, seg.mask_threshold)
+    assert proposals.num_crops == num_images * valid, proposals.valid.sum(dim=1)
+    crops, _ = crop_proposals(rgb, proposals, size=clip.crop_size)
+
+    def floor():
+        with torch.no_grad():
+            seg.proposals(images, rgb, vocabulary)
+            clip.model.visual(crops)
+
+    t_floor, t_crops, t_pooling = interleaved(
+        [floor] + [lambda c=c: ovseg_call(seg, images, names, c)
+                   for c in ('masked_crops', 'mask_pooling')], repeats)
+    return dict(floor=t_floor, masked_crops=t_crops, mask_pooling=t_pooling,
+                crops=proposals.num_crops, chunk_size=seg.crop_chunk_size)
+
+
+def _status_bytes(field: str) -> int:
+    status = Path('/proc/self/status').read_text()
+    return int(re.search(rf'^{field}:\s+(\d+) kB', status, re.M).group(1)) * 1024
+
+
+def peak_rss(fn) -> int:
+    """Bytes of the pages ``fn()`` touches on top of what is resident (Linux, glibc)."""
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+    before = _status_bytes('VmRSS')
+    Path('/proc/self/clear_refs').write_text('5')  # VmHWM := VmRSS
+    fn()
+    return _status_bytes('VmHWM') - before
+
+
+def ovseg_peak_worker(spec: dict) -> dict:
+    """Peak memory of one full call (``spec['classifier']``), in this fresh process."""
+    seg = build_ovseg(1, spec['cache_dir'])
+    small, names = ovseg_inputs(seg, spec['images'], 64)
+    ovseg_call(seg, small, names, spec['classifier'])          # warm-up, one crop an image
+    images, _ = ovseg_inputs(seg, spec['images'], spec['size'])
+    seg.decode_head.predict_proposals.count = spec['valid']
+    return dict(peak=peak_rss(lambda: ovseg_call(seg, images, names, spec['classifier'])))
+
+
+def ovseg_peak(spec: dict, threads: int | None) -> int:
+    command = [sys.executable, __file__, '--ovseg-peak-worker', json.dumps(spec)]
+    if threads:
+        command += ['--threads', str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f'{spec} failed:\n{done.stderr[-2000:]}')
+    return json.loads(done.stdout.strip().splitlines()[-1])['peak']
+
+
+def print_table(header: str, rows: Iterable[tuple[str, ...]]) -> None:
+    """A markdown table for people: ``header`` is its column names joined by ``' | '``."""
+    print(f'\n| {header} |')
+    print('|' + '---|' * (header.count(' | ') + 1))
+    for row in rows:
+        print('| ' + ' | '.join(row) + ' |')
+
+
+def report_overhead(args) -> dict[str, str]:
+    t_bare, t_full = overhead(args.repeats)
+    print_table('measurement (ViT-B/16, 448x448, random weights) | seconds', [
+        ('bare open_clip image tower forward', f'{t_bare:.3f}'),
+        ('OpenVocabSegInferencer call, 150 names, text cached', f'{t_full:.3f}'),
+        ('overhead ratio', f'{t_full / t_bare:.3f}')])
+    return dict(overhead_ratio=f'{t_full / t_bare:.3f}', bare_s=f'{t_bare:.3f}',
+                inferencer_s=f'{t_full:.3f}')
+
+
+def report_text_cache(args) -> dict[str, str]:
+    t_first, t_memory, t_disk = text_cache(args.names)
+    speedup = f'{t_first / t_disk:.0f}'
+    rows = {'first call (empty cache)': f'{t_first:.2f}',
+            'same embedder again (memory cache)': f'{t_memory:.4f}',
+            'new embedder, on-disk cache': f'{t_disk:.4f}',
+            'speed-up (first / on-disk cached)': speedup}
+    print_table(f'text encoding, {args.names} names x 80 templates | seconds', rows.items())
+    return dict(text_cache_speedup=speedup, text_first_s=f'{t_first:.1f}',
+                text_cached_s=f'{t_disk:.4f}')
+
+
+def report_ovseg(args) -> dict[str, str]:
+    spec = dict(size=args.ovseg_size, images=args.ovseg_images, valid=args.ovseg_valid)
+    with tempfile.TemporaryDirectory() as cache_dir:
+        t = ovseg(args.ovseg_repeats, spec['size'], spec['images'], spec['valid'], cache_dir)
+        mb = {c: ovseg_peak(dict(spec, classifier=c, cache_dir=cache_dir), args.threads) / 2**20
+              for c in ('masked_crops', 'mask_pooling')}
+    ratio, speedup = t['masked_crops'] / t['floor'], t['masked_crops'] / t['mask_pooling']
+    print_table(
+        f"OVSeg, R101c MaskFormer (100 queries) + CLIP ViT-B/16, {spec['images']} images "
+        f"{spec['size']}x{spec['size']}, {t['crops']} valid crops, 150 names, random weights "
+        '| seconds | peak memory', [
+            (f"floor: proposal network + one CLIP forward over the {t['crops']} crops",
+             f"{t['floor']:.3f}", ''),
+            (f"full segment call, masked crops ({t['chunk_size']} a chunk)",
+             f"{t['masked_crops']:.3f}", f"{mb['masked_crops']:.0f} MB"),
+            ('full segment call, mask pooling', f"{t['mask_pooling']:.3f}",
+             f"{mb['mask_pooling']:.0f} MB"),
+            ('overhead ratio (masked crops / floor; target <= 1.15)', f'{ratio:.3f}', ''),
+            ('mask pooling speed-up over masked crops', f'{speedup:.2f}', '')])
+    return dict(ovseg_overhead_ratio=f'{ratio:.3f}', ovseg_pooling_speedup=f'{speedup:.2f}',
+                ovseg_floor_s=f"{t['floor']:.3f}", ovseg_crops_s=f"{t['masked_crops']:.3f}",
+                ovseg_pooling_s=f"{t['mask_pooling']:.3f}",
+                ovseg_crops_peak_mb=f"{mb['masked_crops']:.0f}",
+                ovseg_pooling_peak_mb=f"{mb['mask_pooling']:.0f}")
+
+
+CASES = dict(overhead=report_overhead, text_cache=report_text_cache, ovseg=report_ovseg)
+HEADLINE = ('overhead_ratio', 'text_cache_speedup')  # first on the RESULT line, as they were
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--names', type=int, default=847)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--cases', default=','.join(CASES),
+                        help=f'which of {", ".join(CASES)} to run (comma-separated)')
+    parser.add_argument('--ovseg-repeats', type=int, default=3)
+    parser.add_argument('--ovseg-size', type=int, default=512)
+    parser.add_argument('--ovseg-images', type=int, default=2)
+    parser.add_argument('--ovseg-valid', type=int, default=20,
+                        help='valid proposals (masked crops) per image, of 100 queries')
+    parser.add_argument('--ovseg-peak-worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.ovseg_peak_worker:
+        print(json.dumps(ovseg_peak_worker(json.loads(args.ovseg_peak_worker))))
+        return
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, CPU')
-
-    t_bare, t_full = overhead(args.repeats)
-    print('\n| measurement (ViT-B/16, 448x448, random weights) | seconds |')
-    print('|---|---|')
-    print(f'| bare open_clip image tower forward | {t_bare:.3f} |')
-    print(f'| OpenVocabSegInferencer call, 150 names, text cached | {t_full:.3f} |')
-    print(f'| overhead ratio | {t_full / t_bare:.3f} |')
-
-    t_first, t_memory, t_disk = text_cache(args.names)
-    print(f'\n| text encoding, {args.names} names x 80 templates | seconds |')
-    print('|---|---|')
-    print(f'| first call (empty cache) | {t_first:.2f} |')
-    print(f'| same embedder again (memory cache) | {t_memory:.4f} |')
-    print(f'| new embedder, on-disk cache | {t_disk:.4f} |')
-    print(f'| speed-up (first / on-disk cached) | {t_first / t_disk:.0f} |')
-    print(f'RESULT overhead_ratio={t_full / t_bare:.3f} text_cache_speedup={t_first / t_disk:.0f} '
-          f'bare_s={t_bare:.3f} inferencer_s={t_full:.3f} text_first_s={t_first:.1f} '
-          f'text_cached_s={t_disk:.4f}')
+    result = {}
+    for case in args.cases.split(','):
+        result.update(CASES[case](args))
+    keys = sorted(result, key=lambda key: key not in HEADLINE)   # stable: the rest in order
+    print('RESULT ' + ' '.join(f'{key}={result[key]}' for key in keys))
 
 
 if __name__ == '__main__':

@@ -127,8 +127,9 @@ def crop_proposals(images: Tensor, proposals: MaskProposals, index: Tensor | sli
 
     Each crop is the tight box of the binary mask; pixels outside the mask take the mean colour
     (zero once normalised); the crop is normalised, then resized to ``size`` (bicubic, no
-    corner alignment) and its mask cut (nearest), one crop at a time as the reference does
-    (crops of one size share one call).
+    corner alignment) and its mask cut (nearest), as the reference does one crop at a time.
+    Here each image is normalised once and its crops cut from it (the same values), and crops
+    of one size share one resize.
 
     Args:
         images: RGB images on the 0-255 scale (not normalised), as the proposals were made for.
@@ -158,23 +159,23 @@ def crop_proposals(images: Tensor, proposals: MaskProposals, index: Tensor | sli
     n = len(boxes)
     crops = images.new_empty((n, 3, size, size), dtype=torch.float32)
     region_masks = images.new_empty((n, 1, size, size), dtype=torch.float32)
+    normalised = {b: (images[b].float() - pixel_mean) / pixel_std for b in set(image_index)}
+    outside = crops.new_zeros(())                       # the mean colour, normalised
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (x1, y1, x2, y2) in enumerate(boxes):
         groups.setdefault((y2 - y1, x2 - x1), []).append(i)
-    for members in groups.values():
-        cut, masks = [], []
-        for i in members:
+    for (h, w), members in groups.items():
+        cut = crops.new_empty((len(members), 3, h, w))
+        masks = crops.new_empty((len(members), 1, h, w))
+        for j, i in enumerate(members):
             x1, y1, x2, y2 = boxes[i]
             b, q = image_index[i], query_index[i]
             mask = proposals.binary[b, q, y1:y2, x1:x2]
-            pixels = images[b, :, y1:y2, x1:x2].float()
-            cut.append((torch.where(mask, pixels, pixel_mean) - pixel_mean) / pixel_std)
-            masks.append(mask[None].float())
+            torch.where(mask, normalised[b][:, y1:y2, x1:x2], outside, out=cut[j])
+            masks[j, 0] = mask
         rows = torch.tensor(members, device=images.device)
-        crops[rows] = F.interpolate(torch.stack(cut), size=(size, size), mode='bicubic',
-                                    align_corners=False)
-        region_masks[rows] = F.interpolate(torch.stack(masks), size=(size, size),
-                                           mode='nearest')
+        crops[rows] = F.interpolate(cut, size=(size, size), mode='bicubic', align_corners=False)
+        region_masks[rows] = F.interpolate(masks, size=(size, size), mode='nearest')
     return crops, region_masks
 
 
