@@ -168,7 +168,8 @@ def test_tuner_errors_name_the_fix(tiny_weights):
     with pytest.raises(ValueError, match='tune mask prompts afterwards'):
         RegionTextTuner(clip=dict(model_name=TINY, pretrained=tiny_weights), tune='image_tower',
                         mask_embedding='x.pth')
-    model = RegionTextTuner(clip=dict(model_name=TINY, pretrained=tiny_weights))
+    model = RegionTextTuner(clip=dict(model_name=TINY, pretrained=tiny_weights),
+                            mask_prompt_depth=2)
     with pytest.raises(ValueError, match='evaluate the tuned CLIP inside OVSeg'):
         model(**_batch(), mode='predict')
 
