@@ -5,7 +5,8 @@
    then ``max`` and ``logsumexp`` (scaling in place), i.e. ``B*K*H*W`` floats and a temporary of
    the same size inside logsumexp.
 2. coseg_max_affinity: N in {10, 50} images of P in {196, 784} patches, C = 512 L2-normalised
-   features, random weights. Naive: the ``(N*P)^2`` similarity matrix, weighted in place, max.
+   features (``params['c']`` changes C: tools/benchmark_reco.py), random weights. Naive: the
+   ``(N*P)^2`` similarity matrix, weighted in place, max.
 
 Peak memory on the CPU: every case runs in a fresh subprocess that builds its inputs, warms
 the op up on a tiny input (extension loaded, thread pool started), resets the kernel's peak
@@ -81,7 +82,8 @@ def make_case(op: str, impl: str, params: dict, device: str, tiny: bool = False)
             return lambda: naive_upsample_argmax(logits, (height, width))
         return lambda: upsample_argmax(logits, (height, width), scale=LOGIT_SCALE)
     n, p = (2, 4) if tiny else (params['n'], params['p'])
-    feats = F.normalize(torch.randn(n, p, FEATURE_DIM, generator=generator), dim=-1).to(device)
+    feats = F.normalize(torch.randn(n, p, params.get('c', FEATURE_DIM), generator=generator),
+                        dim=-1).to(device)
     weights = torch.rand(n, p, generator=generator).to(device)
     if impl == 'naive':
         return lambda: naive_coseg(feats, weights)

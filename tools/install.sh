@@ -36,7 +36,10 @@ else
   log "mmengine, open_clip and friends"
   "${pip[@]}" install -q "${pin[@]}" mmengine==0.10.7 open_clip_torch==3.3.0 "pycocotools>=2.0.7" \
     "opencv-python>=4.8" ftfy regex "Pillow>=10" "scikit-image>=0.22" \
-    "matplotlib>=3.7" "scipy>=1.10" "pytest>=8" "ruff>=0.6" ninja segment-anything==1.0
+    "matplotlib>=3.7" "scipy>=1.10" "pytest>=8" "ruff>=0.6" ninja segment-anything==1.0 \
+    "faiss-cpu>=1.8" "timm>=0.9"
+  # ReCo's DenseCRF: pydensecrf2 is an sdist, built here (Cython, about a minute)
+  "${pip[@]}" install -q "${pin[@]}" pydensecrf2==1.1
 
   mmcv_whl=$(ls "$cache"/wheels/mmcv-2.1.0-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$mmcv_whl" ]; then
@@ -73,4 +76,4 @@ fi
 "$venv/bin/python" -c "from densevl.ops import available_backends as b; \
 missing = {$want_backends} - set(b()); \
 assert not missing, f'compiled ops missing: {sorted(missing)} (have {b()}); see the build log above'"
-"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"
+"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, faiss, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"

@@ -25,7 +25,16 @@ VILD_TEMPLATES: tuple[str, ...] = (
 
 SINGLE_TEMPLATES: tuple[str, ...] = ('a photo of a {}.',)
 
-TEMPLATE_SETS = ('imagenet80', 'vild14', 'single')
+# The five scene prompts MaskCLIP's and ReCo's prompt engineering add after the 80 ImageNet ones.
+SCENE_TEMPLATES: tuple[str, ...] = (
+    'there is a {} in the scene.',
+    'there is the {} in the scene.',
+    'this is a {} in the scene.',
+    'this is the {} in the scene.',
+    'this is one {} in the scene.',
+)
+
+TEMPLATE_SETS = ('imagenet80', 'vild14', 'single', 'reco85')
 
 
 @cache
@@ -43,7 +52,8 @@ def get_templates(spec: str | Sequence[str]) -> list[str]:
     """Resolve a template spec into a list of ``'{}'`` format strings.
 
     Args:
-        spec: ``'imagenet80'`` (the 80 OpenAI ImageNet prompts), ``'vild14'`` (the 14 ViLD
+        spec: ``'imagenet80'`` (the 80 OpenAI ImageNet prompts), ``'reco85'`` (those 80 then the
+            5 scene prompts of MaskCLIP and ReCo, in their order), ``'vild14'`` (the 14 ViLD
             prompts), ``'single'`` (``'a photo of a {}.'``), or a non-empty list of strings that
             each contain ``'{}'`` exactly once, where the class name goes.
 
@@ -58,6 +68,8 @@ def get_templates(spec: str | Sequence[str]) -> list[str]:
     if isinstance(spec, str):
         if spec == 'imagenet80':
             return list(imagenet_templates())
+        if spec == 'reco85':
+            return [*imagenet_templates(), *SCENE_TEMPLATES]
         if spec == 'vild14':
             return list(VILD_TEMPLATES)
         if spec == 'single':

@@ -8,9 +8,10 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 import torch.nn.functional as F
@@ -97,12 +98,7 @@ class TextEmbedder:
     def fingerprint(self) -> str:
         """sha1 (hex) over the names, dtypes, shapes and bytes of the text tower's tensors."""
         if self._fingerprint is None:
-            digest = hashlib.sha1()
-            for name, tensor in sorted(_text_tower_tensors(self.clip_model)):
-                tensor = tensor.detach().cpu().contiguous().reshape(-1)
-                digest.update(f'{name}|{tensor.dtype}|{tensor.numel()};'.encode())
-                digest.update(tensor.view(torch.uint8).numpy().tobytes())
-            self._fingerprint = digest.hexdigest()
+            self._fingerprint = weights_fingerprint(_text_tower_tensors(self.clip_model))
         return self._fingerprint
 
     @property
@@ -211,20 +207,40 @@ class TextEmbedder:
         path = self.cache_file
         on_disk = _read_cache_file(path, _embed_dim(self.clip_model), warn=False) or {}
         merged = {**on_disk, **self._memory}
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-            with os.fdopen(fd, 'wb') as f:
-                torch.save(merged, f)
-            os.replace(tmp, path)
-            tmp = None
+            write_atomic(path, lambda f: torch.save(merged, f))
         except OSError as err:
             logger.warning('could not write the text-embedding cache %s (%s); embeddings stay '
                            'in memory only', path, err)
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.remove(tmp)
+
+
+def weights_fingerprint(named_tensors: Iterable[tuple[str, Tensor]]) -> str:
+    """sha1 (hex) over the names, dtypes, sizes and bytes of named tensors, in name order: what
+    disk caches of model outputs are keyed on (equal weights, equal fingerprint, on any device)."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(named_tensors, key=lambda item: item[0]):
+        tensor = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f'{name}|{tensor.dtype}|{tensor.numel()};'.encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Create or replace the file ``path`` with what ``write(f)`` writes to the binary file
+    ``f``: a temporary file beside it, renamed over it once complete, so that a reader (or a
+    process resuming after a crash) sees the old file or the new one, never a half-written one.
+    Creates missing parent folders; the temporary file is removed if ``write`` raises."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def _read_cache_file(path: Path, dim: int | None, *, warn: bool) -> dict[str, Tensor] | None:
