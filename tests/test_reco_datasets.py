@@ -235,7 +235,7 @@ def test_coco_stuff27_fine_names_are_a_vocabulary():
 def test_coco_stuff27_scored_end_to_end_over_fine_predictions(coco_root):
     cfg = Config.fromfile(str(REPO / 'configs' / '_base_' / 'datasets' / 'coco_stuff27.py'))
     dataset = _config_dataset('coco_stuff27', coco_root)
-    evaluator = Evaluator(cfg.test_evaluator)
+    evaluator = Evaluator(cfg.reco_evaluator)
     evaluator.dataset_meta = dataset.metainfo
     # predict, for every labelled pixel, the first fine class of its coarse class
     first_fine = {c: cs27.FINE_TO_COARSE.index(c) for c in set(cs27.FINE_TO_COARSE)}

@@ -265,6 +265,88 @@ def trained_detector_ap(work_dirs: Path, run: str, kinds: tuple[str, ...]) -> di
     return {kind: 100.0 * metrics[f'coco/{kind}_mAP'] for kind in kinds}
 
 
+# ----- ReCo (configs/reco; issue 12) -------------------------------------------------------------
+# Training-free ReCo on the proving ground (its index: the unlabeled split embedded by the tiny
+# CLIP, built here when missing), its component ablation, and ReCo+ (a small DeepLabv3+ trained on
+# ReCo's pseudo-labels of the train split) over the seeds whose runs exist:
+#   python tools/reco_pseudo_labels.py RECO_CONFIG --split images/train \
+#       --out data/synthetic/reco_pseudo_labels/train
+#   python tools/train.py configs/reco/RECO_PLUS_RUN.py --work-dir work_dirs/RECO_PLUS_RUN_seed0 \
+#       --cfg-options randomness.seed=0                                      # and seed 1
+RECO_CONFIG = 'configs/reco/reco_clip-synthetic-tiny_training-free_synthetic-64.py'
+RECO_PLUS_RUN = 'reco-plus_deeplabv3plus-r18-w16_4k_synthetic-64'
+RECO_PLUS_ITERS = 4000
+RECO_SEEDS = (0, 1)
+# key: (row label, model overrides)
+RECO_VARIANTS = dict(
+    reco=('ReCo (index + ViT patch tokens: tiny CLIP; guidance: its ResNet twin; k = 50, CRF)',
+          {}),
+    reco_no_lgc=('ReCo without language-guided co-segmentation', dict(coseg_guidance=False)),
+    reco_no_ce=('ReCo without context elimination', dict(context=())),
+    reco_no_crf=('ReCo without DenseCRF', dict(crf=None)),
+    reco_vit_guidance=("ReCo, guidance from the ViT tiny CLIP's MaskCLIP path",
+                       dict(guidance=dict(model_name='clip-synthetic-tiny'))),
+    reco_no_inference_guidance=('ReCo without guidance at inference (references alone)',
+                                dict(inference_guidance=False)))
+
+
+def reco_segmentor(overrides: dict):
+    """The proving-ground ReCo with ``overrides`` of its model, its index built when missing."""
+    from mmengine.config import Config
+
+    import densevl.models.mm_adapters  # noqa: F401
+    from densevl.registry import SEG_MODELS
+    cfg = Config.fromfile(RECO_CONFIG)
+    index = Path(cfg.model.index)
+    if not (index / 'manifest.json').is_file():
+        from densevl.models.clip import create_clip
+        from densevl.models.reco.index_builder import RetrievalIndexBuilder
+        RetrievalIndexBuilder(create_clip(cfg.model.retrieval.model_name), num_workers=0,
+                              device='cpu').build('data/synthetic/unlabeled/images', index)
+    cfg.model.update(overrides)
+    return SEG_MODELS.build(cfg.model).eval()
+
+
+def reco_plus_segmentor(work_dirs: Path, seed: int):
+    """The proving-ground ReCo+ trained with ``seed``, or None when its run is missing."""
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+
+    import densevl.engine  # noqa: F401
+    import densevl.models.mm_adapters  # noqa: F401
+    from densevl.registry import SEG_MODELS
+    checkpoint = work_dirs / f'{RECO_PLUS_RUN}_seed{seed}' / f'iter_{RECO_PLUS_ITERS}.pth'
+    if not checkpoint.is_file():
+        return None
+    model = SEG_MODELS.build(Config.fromfile(f'configs/reco/{RECO_PLUS_RUN}.py').model)
+    load_checkpoint(model, str(checkpoint), map_location='cpu')
+    return model.eval()
+
+
+def reco_rows(splits: dict, work_dirs: Path, add) -> dict:
+    """ReCo's rows (through ``add``) and its RESULT entries beyond ``add``'s."""
+    def evaluate(model) -> dict:
+        return {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
+                for s, ds in splits.items()}
+
+    for key, (label, overrides) in RECO_VARIANTS.items():
+        add(label, evaluate(reco_segmentor(overrides)), key)
+    seeds = {seed: model for seed in RECO_SEEDS
+             if (model := reco_plus_segmentor(work_dirs, seed)) is not None}
+    if not seeds:
+        return {}
+    runs = {seed: evaluate(model) for seed, model in seeds.items()}
+    for seed, per_split in runs.items():
+        add(f'ReCo+ (DeepLabv3+ R18 on ReCo pseudo-labels, {RECO_PLUS_ITERS} it), seed {seed}',
+            per_split, f'reco_plus_seed{seed}')
+    add(f'ReCo+ mean of seeds {", ".join(map(str, runs))}',
+        {s: np.nanmean([r[s] for r in runs.values()], axis=0) for s in splits}, 'reco_plus')
+    test = [mean_iou(r['test']) for r in runs.values()]
+    unseen = [mean_iou(r['novel'], NOVEL) for r in runs.values()]
+    return dict(reco_plus_min=min(test), reco_plus_max=max(test),
+                reco_plus_unseen_min=min(unseen), reco_plus_unseen_max=max(unseen))
+
+
 def fmt(x: float) -> str:
     return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.1f}'
 
@@ -324,6 +406,7 @@ def main() -> None:
         if model is not None:
             add(label, {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
                         for s, ds in splits.items()}, key)
+    reco_extra = reco_rows(splits, Path(args.work_dirs), add)
     extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
     det_ap = {key: trained_detector_ap(Path(args.work_dirs), run, kinds)
               for key, (run, kinds) in DET_RUNS.items()}
@@ -382,6 +465,11 @@ def main() -> None:
         if key in result:
             line += (f' {key}={result[key]:.1f} {key}_novel_seen={result[f"{key}_seen"]:.1f}'
                      f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
+    for key in (*RECO_VARIANTS, 'reco_plus'):      # ReCo (issue 12)
+        if key in result:
+            line += (f' {key}={result[key]:.1f} {key}_novel={result[f"{key}_novel"]:.1f}'
+                     f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
+    line += ''.join(f' {key}={value:.1f}' for key, value in reco_extra.items())
     print(f'RESULT {line}')
 
 

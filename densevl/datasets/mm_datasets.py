@@ -1,10 +1,11 @@
 """Registers the dataset classes mmseg lacks (COCO-Object, VOC20, ADE-847, PC-459, the ReCo
 benchmarks COCO-Stuff-27, Cityscapes-27 and KITTI-STEP, the synthetic world, the region-text pairs
 of mask-adapted CLIP) in its ``DATASETS``, their loading transforms (``LoadUint16Annotations``,
-``LoadKittiStepAnnotations``, ``SetOriShapeToImgShape``) in its ``TRANSFORMS``, and the ReCo
-benchmarks' metric (``ReCoIoUMetric``) in its ``METRICS``. Configs import this module through
-``custom_imports``; the synthetic-world generator (:mod:`.synthetic`) needs only numpy and
-Pillow and never does."""
+``LoadKittiStepAnnotations``, ``SetOriShapeToImgShape``) and ReCo+'s augmentations
+(``PadToSizeWithMean``, ``RandomColorJitter``, ``RandomGaussianBlur``) in its ``TRANSFORMS``, and
+the ReCo benchmarks' metric (``ReCoIoUMetric``) in its ``METRICS``. Configs import this module
+through ``custom_imports``; the synthetic-world generator (:mod:`.synthetic`) needs only numpy
+and Pillow and never does."""
 from ..evaluation.reco_iou_metric import ReCoIoUMetric
 from .ade20k_full import ADE20K847Dataset
 from .cityscapes27 import Cityscapes27Dataset
@@ -15,10 +16,12 @@ from .loading import LoadKittiStepAnnotations, LoadUint16Annotations
 from .ori_shape import SetOriShapeToImgShape
 from .pascal_context459 import PascalContext459Dataset
 from .pascal_voc20 import PascalVOC20Dataset
+from .reco_plus_transforms import PadToSizeWithMean, RandomColorJitter, RandomGaussianBlur
 from .region_text import RegionTextDataset
 from .synthetic_seg import SyntheticSceneDataset
 
 __all__ = ['ADE20K847Dataset', 'COCOObjectDataset', 'COCOStuff27Dataset', 'Cityscapes27Dataset',
            'KittiStepDataset', 'LoadKittiStepAnnotations', 'LoadUint16Annotations',
-           'PascalContext459Dataset', 'PascalVOC20Dataset', 'ReCoIoUMetric', 'RegionTextDataset',
+           'PadToSizeWithMean', 'PascalContext459Dataset', 'PascalVOC20Dataset',
+           'RandomColorJitter', 'RandomGaussianBlur', 'ReCoIoUMetric', 'RegionTextDataset',
            'SetOriShapeToImgShape', 'SyntheticSceneDataset']

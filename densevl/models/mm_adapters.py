@@ -9,11 +9,12 @@ from ..engine.export_tuned_clip_hook import ExportTunedCLIPHook
 from .ovseg.region_text_tuning import RegionTextTuner
 from .segmentors.clip_fpn_segmentor import CLIPFPNSegmentor
 from .segmentors.denseclip_segmentor import DenseCLIPSegmentor
+from .segmentors.reco_segmentor import ReCoSegmentor
 from .segmentors.training_free import TrainingFreeSegmentor
 from .segmentors.tta import MeanSoftmaxTTAModel
 
 __all__ = ['CLIPFPNSegmentor', 'DenseCLIPSegmentor', 'ExportTunedCLIPHook', 'MeanSoftmaxTTAModel',
-           'RegionTextTuner', 'TrainingFreeSegmentor']
+           'ReCoSegmentor', 'RegionTextTuner', 'TrainingFreeSegmentor']
 
 if find_spec('mmdet') is not None:
     from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet

@@ -16,5 +16,7 @@ reco_test_pipeline = [
     dict(type='SetOriShapeToImgShape'),
     dict(type='PackSegInputs'),
 ]
-test_evaluator = dict(type='ReCoIoUMetric')
-val_evaluator = test_evaluator
+# The metric is named reco_evaluator, not test_evaluator: a config that adds default_runtime.py
+# (whose test_evaluator is mmseg's IoUMetric) could not list both as bases; it sets
+# test_evaluator = dict(_delete_=True, **_base_.reco_evaluator).
+reco_evaluator = dict(type='ReCoIoUMetric')
