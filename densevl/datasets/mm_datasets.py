@@ -5,7 +5,11 @@ of mask-adapted CLIP) in its ``DATASETS``, their loading transforms (``LoadUint1
 (``PadToSizeWithMean``, ``RandomColorJitter``, ``RandomGaussianBlur``) in its ``TRANSFORMS``, and
 the ReCo benchmarks' metric (``ReCoIoUMetric``) in its ``METRICS``. Configs import this module
 through ``custom_imports``; the synthetic-world generator (:mod:`.synthetic`) needs only numpy
-and Pillow and never does."""
+and Pillow and never does. With mmdet present, GroundVLP's RefCOCO/+/g sentences
+(``RefCOCOGroundingDataset``) and their Acc@0.5 (``GroundingAccuracyMetric``) join mmdet's
+``DATASETS`` and ``METRICS``."""
+from importlib.util import find_spec
+
 from ..evaluation.reco_iou_metric import ReCoIoUMetric
 from .ade20k_full import ADE20K847Dataset
 from .cityscapes27 import Cityscapes27Dataset
@@ -25,3 +29,9 @@ __all__ = ['ADE20K847Dataset', 'COCOObjectDataset', 'COCOStuff27Dataset', 'Citys
            'PadToSizeWithMean', 'PascalContext459Dataset', 'PascalVOC20Dataset',
            'RandomColorJitter', 'RandomGaussianBlur', 'ReCoIoUMetric', 'RegionTextDataset',
            'SetOriShapeToImgShape', 'SyntheticSceneDataset']
+
+if find_spec('mmdet') is not None:   # grounding: RefCOCO/+/g and Acc@0.5 in mmdet's registries
+    from ..evaluation.grounding_accuracy import GroundingAccuracyMetric
+    from .refcoco_grounding import RefCOCOGroundingDataset
+
+    __all__ += ['GroundingAccuracyMetric', 'RefCOCOGroundingDataset']

@@ -102,3 +102,22 @@ def dense_last_block(block: nn.Module, x: Tensor, mode: str, *,
         return out
     x = x + block.ls_1(out)
     return x + block.ls_2(block.mlp(block.ln_2(x)))
+
+
+def last_block_with_attention(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Run an open_clip ``ResidualAttentionBlock`` as open_clip does, and return its attention
+    probabilities too (open_clip's attention does not expose them). The probabilities stay in
+    the autograd graph, so gradients w.r.t. them (attention relevancy, Chefer et al.) can be
+    taken with ``torch.autograd.grad``.
+
+    Shapes:
+        x: ``(B, L, D)`` tokens entering the block; returns tokens ``(B, L, D)`` and
+        probabilities ``(B, heads, L, L)``.
+    """
+    attn = block.attn
+    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = (_heads(t, attn.num_heads) for t in (q, k, v))
+    probs = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)
+    out = attn.out_proj((probs @ v).transpose(1, 2).flatten(2))
+    x = x + block.ls_1(out)
+    return x + block.ls_2(block.mlp(block.ln_2(x))), probs

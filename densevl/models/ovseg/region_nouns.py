@@ -29,6 +29,8 @@ import torch
 from open_clip.constants import OPENAI_DATASET_MEAN
 from torch import Tensor
 
+from ..text.english import ADPOSITIONS, CONJUNCTIONS, DETERMINERS
+
 __all__ = ['FILL_RGB', 'match_nouns', 'mine_regions', 'noun_phrases', 'region_crop',
            'region_mask_of']
 
@@ -37,10 +39,10 @@ __all__ = ['FILL_RGB', 'match_nouns', 'mine_regions', 'noun_phrases', 'region_cr
 #: to the masked crops that OVSeg classifies at inference, whose outside is CLIP's mean).
 FILL_RGB = tuple(int(round(c * 255)) for c in OPENAI_DATASET_MEAN)
 
-_SPLIT_WORDS = ('and', 'or', 'with', 'without', 'on', 'in', 'at', 'of', 'over', 'under',
-                'above', 'below', 'near', 'beside', 'behind', 'next', 'to', 'by', 'into',
-                'onto', 'against', 'from', 'while', 'is', 'are', 'has', 'have', 'there')
-_DROP_WORDS = ('a', 'an', 'the', 'some', 'this', 'that', 'these', 'those', 'its', 'their')
+# the shared offline lexicon (also GroundVLP's expression parser): phrases end at prepositions,
+# conjunctions and a few verbs, and lose their determiners
+_SPLIT_WORDS = ADPOSITIONS + CONJUNCTIONS + ('is', 'are', 'has', 'have', 'there')
+_DROP_WORDS = DETERMINERS
 # nouns that name the picture itself or a place in it, not a region of it
 _NOT_REGIONS = ('picture', 'photo', 'image', 'view', 'scene', 'top', 'bottom', 'left', 'right',
                 'center', 'centre', 'middle', 'side', 'front', 'back', 'corner', 'top left',
