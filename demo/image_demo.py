@@ -23,6 +23,15 @@ Detection (a detection config and its checkpoint; the classes default to the mod
 
     python demo/image_demo.py demo/images/astronaut.jpg --task det \
         --model configs/denseclip/retinanet_denseclip_r50_1x_coco.py --weights CHECKPOINT
+
+Grounding (GroundVLP: a CLIP heat map x a detector; writes the image with the candidate boxes
+and the chosen one beside the heat map; the detector threshold is halved until a box appears)::
+
+    python demo/image_demo.py scene.png --task ground --query "the large red star" \\
+        --model clip-synthetic-tiny --detector DET_CONFIG --detector-weights CHECKPOINT
+
+with ``DET_CONFIG`` e.g.
+``configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py``.
 """
 from __future__ import annotations
 
@@ -46,9 +55,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description='Segment an image into the classes named by --texts, or (--task det) '
                     'detect objects with a detection config.')
     parser.add_argument('image', nargs='?', help='image file (or use --scene)')
-    parser.add_argument('--task', choices=['seg', 'det'], default='seg',
+    parser.add_argument('--task', choices=['seg', 'det', 'ground'], default='seg',
                         help='seg: segment into --texts (default); det: detect objects with a '
-                             'detection config (--model CONFIG --weights CHECKPOINT)')
+                             'detection config (--model CONFIG --weights CHECKPOINT); ground: '
+                             'find the object --query names (--detector CONFIG)')
+    parser.add_argument('--query', default=None,
+                        help='ground: the referring expression, e.g. "man in red shirt"')
+    parser.add_argument('--detector', default=None,
+                        help='ground: detection config of the detector slot')
+    parser.add_argument('--detector-weights', default=None,
+                        help='ground: its checkpoint (without it the detector is random)')
+    parser.add_argument('--category', default=None,
+                        help='ground: the ground-truth category (default: predicted by CLIP)')
     parser.add_argument('--scene', type=int, default=None, metavar='SEED',
                         help='segment a generated synthetic scene (test-split rules) instead of '
                              'an image file; it is saved beside the overlay')
@@ -189,18 +207,66 @@ def detect(args: argparse.Namespace, image_path: Path) -> int:
     return 0
 
 
+def ground(args: argparse.Namespace, image_path: Path) -> int:
+    """``--task ground``: GroundVLP's answer for ``--query``, as a figure. The detector's
+    threshold starts at GroundVLP's (0.3, or 0.15 with ``--category``) and is halved (down to
+    0.01) until the category has a box; then the class-agnostic proposals are used."""
+    if not args.query or not args.query.strip():
+        print('error: --task ground needs --query "a referring expression"', file=sys.stderr)
+        return 2
+    if not args.detector:
+        print('error: --task ground needs --detector CONFIG (a detection config such as configs/'
+              'denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py)',
+              file=sys.stderr)
+        return 2
+    from densevl.apis import GroundingInferencer
+    from densevl.apis.grounding_inferencer import GT_SCORE_THRESHOLD, PREDICTED_SCORE_THRESHOLD
+    from densevl.visualization import draw_grounding
+
+    inferencer = GroundingInferencer(args.model, args.weights,
+                                     detector=(args.detector, args.detector_weights),
+                                     device=args.device)
+    categories = [args.category] if args.category else None
+    threshold = GT_SCORE_THRESHOLD if categories else PREDICTED_SCORE_THRESHOLD
+    while True:
+        prediction = inferencer(str(image_path), [args.query], gt_categories=categories,
+                                score_threshold=threshold)['predictions'][0]
+        if not prediction.fallback or prediction.category is None or threshold < 0.01:
+            break
+        threshold /= 2
+    out_file = Path(args.out_file or Path('outputs') / f'{image_path.stem}_ground.png')
+    drawing = draw_grounding(load_image_array(image_path), prediction.heat_map.numpy(),
+                             prediction.candidates.numpy(), prediction.candidate_scores.numpy(),
+                             prediction.box.numpy(), title=args.query)
+    write_drawing(drawing, out_file)
+    x1, y1, x2, y2 = (round(v) for v in prediction.box.tolist())
+    source = ('class-agnostic proposals (no box of the category)' if prediction.fallback
+              else f'detector threshold {threshold:.3g}')
+    print(f'subject {prediction.subject!r} -> category {prediction.category!r}; '
+          f'{len(prediction.candidates)} candidates from {source}')
+    print(f'chosen box [{x1}, {y1}, {x2}, {y2}], score {prediction.score:.4g}')
+    if inferencer.is_random_weights:
+        print('!! WARNING: random weights (CLIP or detector): the answer is MEANINGLESS.')
+    return 0
+
+
+def load_image_array(path: Path) -> np.ndarray:
+    from densevl.apis import load_image
+    return load_image(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if (args.image is None) == (args.scene is None):
         print('error: give an image file or --scene SEED (one of them)', file=sys.stderr)
         return 2
-    if args.task == 'det':
+    if args.task in ('det', 'ground'):
         image_path = Path(args.image) if args.scene is None else \
-            write_scene(args.scene, Path(args.out_file or 'outputs/scene_det.png'))
+            write_scene(args.scene, Path(args.out_file or f'outputs/scene_{args.task}.png'))
         if not image_path.is_file():
             print(f'error: no image at {image_path}', file=sys.stderr)
             return 2
-        return detect(args, image_path)
+        return detect(args, image_path) if args.task == 'det' else ground(args, image_path)
     if args.scene is not None:
         image_path = write_scene(args.scene, Path(args.out_file or 'outputs/scene_seg.png'))
         texts = args.texts or ','.join(CLASSES)

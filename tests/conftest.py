@@ -17,6 +17,39 @@ if TOOLS_DIR not in sys.path:
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
+# Test modules that need only torch and open_clip (and what a GPU machine's image has: numpy,
+# Pillow, scipy...), run on a bare GPU machine by tools/gpu_check.sh (`pytest -m torch_only`).
+# Their tests that need OpenMMLab are marked `openmmlab`; every other test of them gets
+# `torch_only`. tests/test_torch_only_selection.py runs the selection with OpenMMLab's imports
+# blocked and checks that no module importable without OpenMMLab is left out.
+TORCH_ONLY_MODULES = frozenset({
+    'test_dense_clip', 'test_denseclip_core', 'test_factory', 'test_golden_dense_clip',
+    'test_grounding_heatmap', 'test_grounding_text', 'test_inferencer', 'test_ops',
+    'test_ovseg_core', 'test_ovseg_proposals', 'test_reco_core', 'test_segmenter',
+    'test_synthetic_world', 'test_text_embedder', 'test_tiny_clip_training', 'test_visualization',
+})
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'torch_only: needs only torch and open_clip (set by '
+                            'conftest.TORCH_ONLY_MODULES; run by tools/gpu_check.sh)')
+    config.addinivalue_line('markers', 'openmmlab: needs mmcv / mmengine / mmseg / mmdet, in a '
+                            'module of TORCH_ONLY_MODULES')
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import mmengine  # noqa: F401
+        have_openmmlab = True
+    except ImportError:
+        have_openmmlab = False
+    for item in items:
+        if item.get_closest_marker('openmmlab'):
+            if not have_openmmlab:
+                item.add_marker(pytest.mark.skip(reason='needs OpenMMLab'))
+        elif item.path.stem in TORCH_ONLY_MODULES:
+            item.add_marker(pytest.mark.torch_only)
+
 TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=1, layers=1)
 
 
@@ -33,7 +66,11 @@ def _isolated_cache(tmp_path_factory):
 def _mmseg_scope_per_test():
     """Each test starts in mmseg's default scope and leaves no scope behind: a test that calls
     ``init_default_scope('mmdet')`` must not change how the next one builds mmseg modules."""
-    from mmengine.registry import DefaultScope
+    try:
+        from mmengine.registry import DefaultScope
+    except ImportError:  # a GPU machine runs the torch-only tests without OpenMMLab
+        yield
+        return
     with DefaultScope.overwrite_default_scope('mmseg'):
         yield
 

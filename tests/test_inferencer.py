@@ -91,6 +91,7 @@ def test_image_smaller_than_a_patch(photo):
         small(photo[:8, :8], texts=['a', 'b'])
 
 
+@pytest.mark.openmmlab  # the demo / mmseg adapter
 def test_demo_script_writes_an_overlay(tmp_path):
     out_file = tmp_path / 'seg.png'
     run = subprocess.run(
@@ -104,6 +105,7 @@ def test_demo_script_writes_an_overlay(tmp_path):
     assert image.shape[0] == 300 and image.shape[1] > 451
 
 
+@pytest.mark.openmmlab  # the demo / mmseg adapter
 def test_demo_script_reports_missing_weights(tmp_path):
     run = subprocess.run(
         [sys.executable, 'demo/image_demo.py', 'demo/images/chelsea.jpg', '--texts', 'cat',
@@ -113,6 +115,7 @@ def test_demo_script_reports_missing_weights(tmp_path):
     assert 'does not exist' in run.stderr and 'Traceback' not in run.stderr
 
 
+@pytest.mark.openmmlab  # the demo / mmseg adapter
 def test_demo_default_segments_a_generated_scene_offline(tmp_path):
     out_file = tmp_path / 'demo_seg.png'
     run = subprocess.run([sys.executable, 'demo/image_demo.py', '--scene', '3', '--out-file',

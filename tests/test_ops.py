@@ -34,7 +34,10 @@ SHAPES = [  # (B, K, h, w), (H, W)
     ((1, 6, 9, 7), (4, 5)),        # downsampling
     ((1, 4, 1, 1), (5, 3)),        # one source pixel
     ((1, 3, 6, 5), (1, 1)),        # one output pixel
+    ((1, 847, 5, 7), (19, 23)),    # K = 847 (ADE-847), odd sizes
 ]
+# Every path: the reference and each compiled path where it exists (on its device).
+ALL_PATHS = [pytest.param('cpu', 'reference')] + COMPILED
 
 
 def naive_upsample_argmax(logits, size, align_corners=False, scale=1.0):
@@ -107,47 +110,49 @@ def test_merge_of_channel_chunks():
     torch.testing.assert_close(merged[2], whole[2], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize('backend', ['reference', pytest.param('cpp', marks=requires_cpp)])
-def test_ties_go_to_the_first_channel(backend):
+@pytest.mark.parametrize('device,backend', ALL_PATHS)
+def test_ties_go_to_the_first_channel(device, backend):
     torch.manual_seed(4)
     logits = torch.randn(1, 5, 3, 3)
     logits[:, 3] = logits[:, 1] = logits.amax(1) + 1  # channels 1 and 3 tie everywhere
-    labels, max_prob = upsample_argmax(logits, (7, 7), backend=backend)
+    labels, max_prob = upsample_argmax(logits.to(device), (7, 7), backend=backend)
     assert (labels == 1).all()
-    constant = torch.zeros(2, 4, 3, 3)
+    constant = torch.zeros(2, 4, 3, 3, device=device)
     labels, max_prob = upsample_argmax(constant, (5, 5), scale=40.0, backend=backend)
     assert (labels == 0).all() and torch.allclose(max_prob, torch.full_like(max_prob, 0.25))
 
 
-@pytest.mark.parametrize('backend', ['reference', pytest.param('cpp', marks=requires_cpp)])
-def test_single_class_and_nan(backend):
-    labels, max_prob = upsample_argmax(torch.randn(2, 1, 3, 4), (6, 8), backend=backend)
+@pytest.mark.parametrize('device,backend', ALL_PATHS)
+def test_single_class_and_nan(device, backend):
+    labels, max_prob = upsample_argmax(torch.randn(2, 1, 3, 4, device=device), (6, 8),
+                                       backend=backend)
     assert (labels == 0).all() and (max_prob == 1).all()
     logits = torch.zeros(1, 4, 2, 2)
     logits[0, 2, 0, 0] = float('nan')   # torch.max reports the first NaN
-    labels, max_prob = upsample_argmax(logits, (2, 2), backend=backend)
+    labels, max_prob = upsample_argmax(logits.to(device), (2, 2), backend=backend)
+    labels, max_prob = labels.cpu(), max_prob.cpu()
     assert labels[0, 0, 0] == 2 and max_prob[0, 0, 0].isnan()
     assert (labels[0].flatten()[1:] == 0).all() and not max_prob[0].flatten()[1:].isnan().any()
 
 
-@pytest.mark.parametrize('backend', ['reference', pytest.param('cpp', marks=requires_cpp)])
-def test_non_contiguous_and_half_precision(backend):
+@pytest.mark.parametrize('device,backend', ALL_PATHS)
+def test_non_contiguous_and_half_precision(device, backend):
     torch.manual_seed(5)
     base = torch.randn(2, 6, 7, 9)
     views = [base.to(memory_format=torch.channels_last), base.transpose(2, 3),
              base[:, ::2, 1:, ::2], base.permute(1, 0, 2, 3)]
     for logits in views:
-        labels, max_prob = upsample_argmax(logits, (13, 11), backend=backend)
+        labels, max_prob = upsample_argmax(logits.to(device), (13, 11), backend=backend)
         expected, expected_prob, up = naive_upsample_argmax(logits.contiguous(), (13, 11))
-        assert_same_labels(labels, expected, up)
-        torch.testing.assert_close(max_prob, expected_prob, atol=1e-5, rtol=0)
+        assert_same_labels(labels.cpu(), expected, up)
+        torch.testing.assert_close(max_prob.cpu(), expected_prob, atol=1e-5, rtol=0)
     for dtype in (torch.float16, torch.bfloat16):
         low = base.to(dtype)
-        labels, max_prob = upsample_argmax(low, (13, 11), scale=2.0, backend=backend)
+        labels, max_prob = upsample_argmax(low.to(device), (13, 11), scale=2.0, backend=backend)
         assert max_prob.dtype == torch.float32  # computed as if upcast to float32 first
         expected, expected_prob, up = naive_upsample_argmax(low.float(), (13, 11), scale=2.0)
-        assert_same_labels(labels, expected, up)
-        torch.testing.assert_close(max_prob, expected_prob, atol=1e-5, rtol=0)
+        assert_same_labels(labels.cpu(), expected, up)
+        torch.testing.assert_close(max_prob.cpu(), expected_prob, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize('device,backend', COMPILED)

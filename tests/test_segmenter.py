@@ -226,6 +226,7 @@ def _refuse_all_queries(average):
     return guarded
 
 
+@pytest.mark.openmmlab
 def test_mmseg_adapter_predicts_without_seg_logits():
     from densevl.models.segmentors.training_free import TrainingFreeSegmentor
 

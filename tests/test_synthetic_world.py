@@ -277,6 +277,7 @@ def test_cli_writes_a_dataset(tmp_path):
 
 
 # ------------------------------------------------------------------------------ mmseg
+@pytest.mark.openmmlab
 def test_mmseg_dataset_reads_the_ade_layout(dataset, tmp_path):
     from mmengine.registry import DefaultScope
     from mmseg.datasets.transforms import LoadAnnotations

@@ -20,10 +20,19 @@
    valid proposal each, returns freed heap to the system (``malloc_trim``), resets the peak
    resident set (``echo 5 > /proc/self/clear_refs``) and makes the call once; peak = VmHWM
    after - VmRSS before, every page the call touched (model and inputs excluded).
+4. Grounding (``GroundingInferencer``, random weights, CPU): a call for 4 expressions on a
+   ``--grounding-size`` image, heat maps from CLIP ViT-B/16 (short side 336, its protocol), the
+   proving-ground DenseCLIP Mask R-CNN config as the detector, against its floor: the same
+   detector forward plus one batched forward/backward of the 4 expressions' heat maps, texts
+   encoded beforehand: ``grounding_overhead_ratio = call / floor`` (target <= 1.2).
+5. Dense (``--cases dense``, not in the default set; ``--device cuda``, ``--dtype fp16``):
+   sliding-window NACLIP segmentation against the bare image tower and the references' naive
+   pipeline, time and peak memory at K = 150 and 847 (tools/_dense_benchmark.py). It and this
+   file's imports need no OpenMMLab (the OVSeg case imports it when it runs).
 
 Usage: python tools/benchmark_inference.py [--names 847] [--repeats 5] [--threads N]
-           [--cases overhead,text_cache,ovseg] [--ovseg-repeats 3] [--ovseg-size 512]
-           [--ovseg-images 2] [--ovseg-valid 20]
+           [--cases overhead,text_cache,ovseg,grounding] [--ovseg-repeats 3] [--ovseg-size 512]
+           [--ovseg-images 2] [--ovseg-valid 20] [--grounding-size 256]
 """
 from __future__ import annotations
 
@@ -42,16 +51,13 @@ from pathlib import Path
 import numpy as np
 import open_clip
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from _dense_benchmark import report_dense
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
-import densevl.models.mm_adapters  # noqa: F401  (registers OVSegSegmentor)
-from densevl.apis import OpenVocabSegInferencer
+from densevl.apis import GroundingInferencer, OpenVocabSegInferencer
 from densevl.models.clip import create_clip
 from densevl.models.ovseg import crop_proposals, find_proposals
 from densevl.models.text import TextEmbedder
-from densevl.registry import SEG_MODELS
 
 OVSEG_BASE = (Path(__file__).resolve().parents[1]
               / 'configs' / '_base_' / 'models' / 'ovseg_clip-synthetic-tiny.py')
@@ -141,6 +147,13 @@ class FirstQueriesValid:
 
 def build_ovseg(valid: int, cache_dir: str) -> torch.nn.Module:
     """OVSeg of the R101c recipe, random weights, ``valid`` proposals an image."""
+    # OpenMMLab only here: the dense case runs on a GPU machine without it.
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import densevl.models.mm_adapters  # noqa: F401  (registers OVSegSegmentor)
+    from densevl.registry import SEG_MODELS
+
     init_default_scope('mmseg')
     cfg = Config.fromfile(str(OVSEG_BASE))
     cfg.merge_from_dict({f'model.{key}': value for key, value in OVSEG_R101C.items()})
@@ -281,7 +294,43 @@ def report_ovseg(args) -> dict[str, str]:
                 ovseg_pooling_peak_mb=f"{mb['mask_pooling']:.0f}")
 
 
-CASES = dict(overhead=report_overhead, text_cache=report_text_cache, ovseg=report_ovseg)
+GROUNDING_DETECTOR = (Path(__file__).resolve().parents[1] / 'configs' / 'denseclip'
+                      / 'mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py')
+GROUNDING_EXPRESSIONS = ('the man in red shirt on the left', 'second banana from right',
+                         'a white dog lying on the sofa', 'the large blue car behind the bus')
+
+
+def grounding(repeats: int, size: int = 256) -> dict[str, float]:
+    """Seconds of a GroundingInferencer call for 4 expressions and of its floor (module doc)."""
+    ground = GroundingInferencer('ViT-B-16', detector=str(GROUNDING_DETECTOR), device='cpu')
+    photo = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    expressions = list(GROUNDING_EXPRESSIONS)
+    texts = ground.heat.encode_texts(expressions)
+
+    def floor():
+        ground.detector.run(photo)
+        ground.heat.low_res(ground.preprocess(photo), texts)
+
+    t_floor, t_call = interleaved([floor, lambda: ground(photo, expressions)], repeats)
+    return dict(floor=t_floor, call=t_call)
+
+
+def report_grounding(args) -> dict[str, str]:
+    t = grounding(args.repeats, args.grounding_size)
+    ratio = t['call'] / t['floor']
+    print_table(f'grounding, 4 expressions, {args.grounding_size}x{args.grounding_size} image, '
+                'CLIP ViT-B/16 heat maps + DenseCLIP Mask R-CNN (synthetic config), random '
+                'weights | seconds', [
+                    ('floor: detector forward + one batched heat-map forward/backward',
+                     f"{t['floor']:.3f}"),
+                    ('GroundingInferencer call', f"{t['call']:.3f}"),
+                    ('overhead ratio (target <= 1.2)', f'{ratio:.3f}')])
+    return dict(grounding_overhead_ratio=f'{ratio:.3f}', grounding_floor_s=f"{t['floor']:.3f}",
+                grounding_call_s=f"{t['call']:.3f}")
+
+
+CASES = dict(overhead=report_overhead, text_cache=report_text_cache, ovseg=report_ovseg,
+             grounding=report_grounding, dense=report_dense)
 HEADLINE = ('overhead_ratio', 'text_cache_speedup')  # first on the RESULT line, as they were
 
 
@@ -290,13 +339,21 @@ def main() -> None:
     parser.add_argument('--names', type=int, default=847)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--threads', type=int, default=None)
-    parser.add_argument('--cases', default=','.join(CASES),
+    parser.add_argument('--cases', default=','.join(c for c in CASES if c != 'dense'),
                         help=f'which of {", ".join(CASES)} to run (comma-separated)')
     parser.add_argument('--ovseg-repeats', type=int, default=3)
     parser.add_argument('--ovseg-size', type=int, default=512)
     parser.add_argument('--ovseg-images', type=int, default=2)
     parser.add_argument('--ovseg-valid', type=int, default=20,
                         help='valid proposals (masked crops) per image, of 100 queries')
+    parser.add_argument('--grounding-size', type=int, default=256,
+                        help='side of the (square) image of the grounding case')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+                        help='where the dense case runs')
+    parser.add_argument('--dtype', default='fp32', choices=['fp32', 'fp16', 'bf16'],
+                        help='dense case: autocast dtype (fp16/bf16 also compare with fp32)')
+    parser.add_argument('--dense-size', type=int, default=448, help='dense case: image side')
+    parser.add_argument('--dense-names', default='150,847', help='dense case: vocabulary sizes')
     parser.add_argument('--ovseg-peak-worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -304,7 +361,8 @@ def main() -> None:
     if args.ovseg_peak_worker:
         print(json.dumps(ovseg_peak_worker(json.loads(args.ovseg_peak_worker))))
         return
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, CPU')
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
+          + (torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU'))
     result = {}
     for case in args.cases.split(','):
         result.update(CASES[case](args))

@@ -22,6 +22,7 @@ coseg_time_ratio=...`` (naive / densevl): memory at K=847, 2048x1024 and at N=50
 as the geometric mean over the cases where the naive version ran.
 
 Usage: python tools/benchmark_ops.py [--device cpu|cuda] [--repeats 3] [--max-naive-gb 8]
+           [--quick]  (RESULT keys end in ``_cuda`` on GPU)
 """
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -123,23 +123,18 @@ def memory_worker(spec: dict) -> dict:
 
 
 def time_worker(spec: dict) -> dict:
-    """Median time of each implementation, their calls alternating."""
+    """Median time of each implementation, their calls alternating (CUDA events on GPU, after
+    one full-size warm-up call each; on the CPU a tiny one, as the figures above were taken)."""
+    from _device_timing import median_times
+
     device = spec['device']
     fns = {}
     for impl in spec['impls']:
         make_case(spec['op'], impl, spec['params'], device, tiny=True)()
         fns[impl] = make_case(spec['op'], impl, spec['params'], device)
-    times = {impl: [] for impl in fns}
-    while min(len(t) for t in times.values()) < spec['repeats']:
-        for impl, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[impl].append(time.perf_counter() - start)
-        if sum(map(sum, times.values())) > TIME_BUDGET_S:
-            break
-    return {impl: statistics.median(t) for impl, t in times.items()}
+    medians = median_times(list(fns.values()), device, repeats=spec['repeats'],
+                           warmup=int(device == 'cuda'), budget_s=TIME_BUDGET_S)
+    return dict(zip(fns, medians))
 
 
 def run_worker(spec: dict, args) -> dict:
@@ -199,6 +194,8 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--max-naive-gb', type=float, default=8.0)
     parser.add_argument('--threads', type=int, default=0, help='torch threads (0: default)')
+    parser.add_argument('--quick', action='store_true',
+                        help='the small cases only (512x512; P=196): a check that it runs')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -214,22 +211,24 @@ def main() -> None:
           f'densevl backends {available_backends()}; peak = '
           + ('torch.cuda.max_memory_allocated over the call' if args.device == 'cuda' else
              'VmHWM - VmRSS over the call, in a fresh process per case'))
+    upsample_cases = [c for c in UPSAMPLE_CASES if not args.quick or c[1] == (512, 512)]
+    coseg_cases = [c for c in COSEG_CASES if not args.quick or c[1] == 196]
     upsample_rows, upsample_time = run_cases(
-        'upsample', [dict(k=k, size=size) for k, size in UPSAMPLE_CASES], args)
-    coseg_rows, coseg_time = run_cases('coseg', [dict(n=n, p=p) for n, p in COSEG_CASES], args)
+        'upsample', [dict(k=k, size=size) for k, size in upsample_cases], args)
+    coseg_rows, coseg_time = run_cases('coseg', [dict(n=n, p=p) for n, p in coseg_cases], args)
 
-    def memory_ratio(rows, **where):
-        row = next(r for r in rows if all(r['params'][k] == v for k, v in where.items()))
-        naive = row['naive']['peak'] if row['naive'] else row['predicted']
-        return naive / max(row['fused']['peak'], 1)
+    def memory_ratio(rows):  # at the largest case: K=847 2048x1024, N=50 P=784 (--quick: less)
+        naive = rows[-1]['naive']['peak'] if rows[-1]['naive'] else rows[-1]['predicted']
+        return naive / max(rows[-1]['fused']['peak'], 1)
 
     checks = [r for r in upsample_rows + coseg_rows if r['naive']]
     print('naive peak measured / predicted: ' + ', '.join(
         f'{r["naive"]["peak"] / r["predicted"]:.2f}' for r in checks))
-    print(f'RESULT upsample_mem_ratio={memory_ratio(upsample_rows, k=847, size=(2048, 1024)):.1f} '
-          f'upsample_time_ratio={upsample_time:.2f} '
-          f'coseg_mem_ratio={memory_ratio(coseg_rows, n=50, p=784):.1f} '
-          f'coseg_time_ratio={coseg_time:.2f}')
+    suffix = '_cuda' if args.device == 'cuda' else ''
+    print(f'RESULT upsample_mem_ratio{suffix}={memory_ratio(upsample_rows):.1f} '
+          f'upsample_time_ratio{suffix}={upsample_time:.2f} '
+          f'coseg_mem_ratio{suffix}={memory_ratio(coseg_rows):.1f} '
+          f'coseg_time_ratio{suffix}={coseg_time:.2f}')
 
 
 if __name__ == '__main__':

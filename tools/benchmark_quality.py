@@ -351,6 +351,70 @@ def fmt(x: float) -> str:
     return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.1f}'
 
 
+# ----- Open-vocabulary detector (configs/ovdet; issue 13) ----------------------------------------
+# OpenVocabFasterRCNN trained on the 6 seen colours, per seed:
+#   python tools/train.py configs/ovdet/OVDET_RUN.py --work-dir work_dirs/OVDET_RUN_seed0 \
+#       --cfg-options randomness.seed=0                                         # and seed 1
+# Seen AP: CocoMetric box AP on the test split with all 8 thing names. Unseen AP: the novel split
+# tested with all 8 names; COCO AP restricted to pink and purple, i.e. the mean of CocoMetric's
+# per-class (classwise) AP of those two categories. Mean, min and max over the seeds present.
+OVDET_RUN = 'ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128'
+OVDET_SEEDS = (0, 1)
+OVDET_UNSEEN = ('pink', 'purple')
+
+
+def ovdet_ap(work_dirs: Path, seed: int) -> dict | None:
+    """Seen (test split) and unseen (pink / purple on the novel split) box AP in % of one seed's
+    open-vocabulary detector, or None when its run has no checkpoint."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import densevl.engine  # noqa: F401
+    run_dir = work_dirs / f'{OVDET_RUN}_seed{seed}'
+    checkpoint = run_dir / 'iter_800.pth'
+    if not checkpoint.is_file():
+        return None
+    result = {}
+    for split in ('test', 'novel'):
+        cfg = Config.fromfile(f'configs/ovdet/{OVDET_RUN}.py')
+        cfg.work_dir = str(run_dir / f'quality_{split}')
+        cfg.load_from = str(checkpoint)
+        cfg.test_dataloader.dataset.update(ann_file=f'coco/instances_{split}.json',
+                                           data_prefix=dict(img=f'images/{split}/'))
+        cfg.test_evaluator.update(ann_file=f'{cfg.data_root}coco/instances_{split}.json',
+                                  classwise=True)
+        metrics = Runner.from_cfg(cfg).test()
+        if split == 'test':
+            result['seen'] = 100.0 * metrics['coco/bbox_mAP']
+        else:
+            result['unseen'] = 100.0 * float(np.mean([metrics[f'coco/{name}_precision']
+                                                      for name in OVDET_UNSEEN]))
+            result['novel_all'] = 100.0 * metrics['coco/bbox_mAP']
+    init_default_scope('mmseg')
+    return result
+
+
+def ovdet_rows(work_dirs: Path) -> None:
+    """Print the open-vocabulary detector's table and its RESULT line (seeds present)."""
+    per_seed = {s: ovdet_ap(work_dirs, s) for s in OVDET_SEEDS}
+    per_seed = {s: r for s, r in per_seed.items() if r is not None}
+    if not per_seed:
+        print(f'\nopen-vocabulary detector: no {OVDET_RUN}_seed*/iter_800.pth under {work_dirs}')
+        return
+    print('\nOpen-vocabulary Faster R-CNN (trained on the 6 seen colours, tested with all 8 names),'
+          ' COCO box AP in %')
+    print('| seed | test split (seen) | novel split, all 8 | novel split, unseen (pink, purple) |')
+    print('|---|---|---|---|')
+    for s, r in per_seed.items():
+        print(f'| {s} | {r["seen"]:.1f} | {r["novel_all"]:.1f} | {r["unseen"]:.1f} |')
+    line = []
+    for key, name in (('seen', 'ovdet_ap'), ('unseen', 'ovdet_unseen_ap')):
+        values = [r[key] for r in per_seed.values()]
+        line.append(f'{name}={np.mean(values):.1f} {name}_min={min(values):.1f} '
+                    f'{name}_max={max(values):.1f}')
+    print(f'RESULT {" ".join(line)} ovdet_seeds={",".join(map(str, per_seed))}')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--model', default='clip-synthetic-tiny')
@@ -358,8 +422,13 @@ def main() -> None:
     parser.add_argument('--data', default='data/synthetic')
     parser.add_argument('--limit', type=int, default=None, help='images per split (default all)')
     parser.add_argument('--work-dirs', default='work_dirs', help='where trained runs are')
+    parser.add_argument('--ovdet-only', action='store_true',
+                        help='only the open-vocabulary detector section')
     args = parser.parse_args()
     init_default_scope('mmseg')
+    if args.ovdet_only:
+        ovdet_rows(Path(args.work_dirs))
+        return
     torch.manual_seed(0)
     root = Path(args.data)
     if not (root / 'images/novel').is_dir():
@@ -471,6 +540,7 @@ def main() -> None:
                      f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
     line += ''.join(f' {key}={value:.1f}' for key, value in reco_extra.items())
     print(f'RESULT {line}')
+    ovdet_rows(Path(args.work_dirs))
 
 
 if __name__ == '__main__':

@@ -50,12 +50,14 @@ def _dataset_classes_from_config(cfg) -> list[str] | None:
 
 
 class OpenVocabDetInferencer:
-    """Detect objects with a densevl detection config (DenseCLIP RetinaNet / Mask R-CNN).
+    """Detect objects with a densevl detection config (DenseCLIP RetinaNet / Mask R-CNN, the
+    open-vocabulary Faster R-CNN of ``configs/ovdet``).
 
-    DenseCLIP fixes the number of classes ``K`` when it is built, so ``texts`` (other names for
-    the same ``K`` classes, in the trained order) may reword the vocabulary but not change its
-    size; the default vocabulary is the model's: ``model.class_names`` of the config, else the
-    classes recorded in the checkpoint, else the config's test dataset's.
+    The open-vocabulary detector takes any ``texts`` (any number of names, synonyms joined by
+    ``;``). DenseCLIP fixes the number of classes ``K`` when it is built, so its ``texts``
+    (other names for the same ``K`` classes, in the trained order) may reword the vocabulary but
+    not change its size. The default vocabulary is the model's: ``model.class_names`` of the
+    config, else the classes recorded in the checkpoint, else the config's test dataset's.
 
     Args:
         model: path of a detection config (``configs/denseclip/*.py``).
@@ -93,8 +95,10 @@ class OpenVocabDetInferencer:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         cfg = Config.fromfile(model)
         init_default_scope(cfg.get('default_scope', 'mmdet'))
-        # CLIP's own weights are only the starting point of training; the checkpoint has them.
-        cfg.model.backbone.clip.pretrained = None
+        if cfg.model.backbone.get('type') == 'DenseCLIPDetBackbone':
+            # CLIP's own weights are only the starting point of DenseCLIP's training; the
+            # checkpoint has them (an open-vocabulary detector's frozen text tower needs its own).
+            cfg.model.backbone.clip.pretrained = None
         self.model = DET_MODELS.build(cfg.model)
         if not hasattr(self.model, 'class_names'):
             raise ValueError(f'{type(self.model).__name__} (from {model}) is not a densevl '
@@ -142,7 +146,8 @@ class OpenVocabDetInferencer:
 
         Args:
             inputs: a path, an RGB ndarray, a PIL image, or a list of them.
-            texts: ``K`` class names in the model's class order; default its vocabulary.
+            texts: class names for this call (DenseCLIP: ``K`` in the model's class order);
+                default the model's vocabulary.
             score_threshold: detections scoring lower are dropped.
             out_dir: if given, the drawings are written there as PNG.
             visualize: draw the boxes (and masks) with names and scores.

@@ -17,7 +17,8 @@ __all__ = ['CLIPFPNSegmentor', 'DenseCLIPSegmentor', 'ExportTunedCLIPHook', 'Mea
            'ReCoSegmentor', 'RegionTextTuner', 'TrainingFreeSegmentor']
 
 if find_spec('mmdet') is not None:
-    from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet
+    from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet, OpenVocabFasterRCNN
     from .segmentors.ovseg_segmentor import OVSegSegmentor  # MaskFormer parts are mmdet's
 
-    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet', 'OVSegSegmentor']
+    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet', 'OVSegSegmentor',
+                'OpenVocabFasterRCNN']

@@ -172,14 +172,22 @@ def score_slide(score_fn: ScoreFn, images: Tensor, windows: SlideWindows, *, pad
         images: ``(B, 3, H, W)``.
     """
     height, width = images.shape[-2:]
+    scored = [(score_window(score_fn, images[..., y1:y2, x1:x2], pad_to), y1, x1)
+              for y1, y2, x1, x2 in window_boxes(height, width, windows)]
+    return SlideScores(scored, (height, width), images.dtype, region)
+
+
+def window_boxes(height: int, width: int,
+                 windows: SlideWindows) -> list[tuple[int, int, int, int]]:
+    """``(y1, y2, x1, x2)`` of each window over a ``height`` x ``width`` image, row by row (see
+    :func:`score_slide`; ``windows.crop`` None: the whole image)."""
     (crop_h, crop_w), (stride_h, stride_w) = (windows.crop, windows.stride) \
         if windows.crop is not None else ((height, width), (height, width))
     rows = max(height - crop_h + stride_h - 1, 0) // stride_h + 1
     cols = max(width - crop_w + stride_w - 1, 0) // stride_w + 1
-    scored = []
+    boxes = []
     for r in range(rows):
         for c in range(cols):
             y2, x2 = min(r * stride_h + crop_h, height), min(c * stride_w + crop_w, width)
-            y1, x1 = max(y2 - crop_h, 0), max(x2 - crop_w, 0)
-            scored.append((score_window(score_fn, images[..., y1:y2, x1:x2], pad_to), y1, x1))
-    return SlideScores(scored, (height, width), images.dtype, region)
+            boxes.append((max(y2 - crop_h, 0), y2, max(x2 - crop_w, 0), x2))
+    return boxes
