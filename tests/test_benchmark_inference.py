@@ -15,9 +15,9 @@ def test_first_queries_valid_keeps_exactly_that_many_masks():
     assert valid.sum(dim=1).tolist() == [3, 3] and valid[:, :3].all()
 
 
-def test_peak_rss_sees_an_allocation():
+def test_peak_bytes_sees_an_allocation():
     size = 256 * 2**20
-    peak = bench.peak_rss(lambda: torch.ones(size // 4))
+    peak = bench.peak_bytes(lambda: torch.ones(size // 4), 'cpu')
     assert 0.9 * size <= peak < 2 * size     # a few pages may be resident already
 
 

@@ -37,10 +37,7 @@ Usage: python tools/benchmark_inference.py [--names 847] [--repeats 5] [--thread
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
-import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +49,7 @@ import numpy as np
 import open_clip
 import torch
 from _dense_benchmark import report_dense
+from _device_timing import median_times, peak_bytes
 from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
 
 from densevl.apis import GroundingInferencer, OpenVocabSegInferencer
@@ -78,16 +76,9 @@ OVSEG_R101C = {
 
 
 def interleaved(fns, repeats: int) -> list[float]:
-    """Median time of each function, calls alternating so that load on the machine hits all."""
-    for fn in fns:
-        fn()  # warm-up (and, for the inferencer, the text cache)
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, bucket in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+    """Median time of each function on the CPU after one warm-up call each (for the inferencer,
+    the text cache), calls alternating so that load on the machine hits all."""
+    return median_times(fns, 'cpu', repeats=repeats)
 
 
 def overhead(repeats: int, size: int = 448, num_names: int = 150) -> tuple[float, float]:
@@ -204,20 +195,6 @@ def ovseg(repeats: int, size: int, num_images: int, valid: int, cache_dir: str) 
                 crops=proposals.num_crops, chunk_size=seg.crop_chunk_size)
 
 
-def _status_bytes(field: str) -> int:
-    status = Path('/proc/self/status').read_text()
-    return int(re.search(rf'^{field}:\s+(\d+) kB', status, re.M).group(1)) * 1024
-
-
-def peak_rss(fn) -> int:
-    """Bytes of the pages ``fn()`` touches on top of what is resident (Linux, glibc)."""
-    ctypes.CDLL('libc.so.6').malloc_trim(0)
-    before = _status_bytes('VmRSS')
-    Path('/proc/self/clear_refs').write_text('5')  # VmHWM := VmRSS
-    fn()
-    return _status_bytes('VmHWM') - before
-
-
 def ovseg_peak_worker(spec: dict) -> dict:
     """Peak memory of one full call (``spec['classifier']``), in this fresh process."""
     seg = build_ovseg(1, spec['cache_dir'])
@@ -225,7 +202,8 @@ def ovseg_peak_worker(spec: dict) -> dict:
     ovseg_call(seg, small, names, spec['classifier'])          # warm-up, one crop an image
     images, _ = ovseg_inputs(seg, spec['images'], spec['size'])
     seg.decode_head.predict_proposals.count = spec['valid']
-    return dict(peak=peak_rss(lambda: ovseg_call(seg, images, names, spec['classifier'])))
+    return dict(peak=peak_bytes(lambda: ovseg_call(seg, images, names, spec['classifier']),
+                                'cpu'))
 
 
 def ovseg_peak(spec: dict, threads: int | None) -> int:

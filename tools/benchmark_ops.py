@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import statistics
 import subprocess
 import sys
 
 import torch
 import torch.nn.functional as F
+from _device_timing import median_times, peak_bytes
 
 UPSAMPLE_CASES = [(k, size) for size in ((512, 512), (2048, 1024)) for k in (150, 847)]
 COSEG_CASES = [(n, p) for p in (196, 784) for n in (10, 50)]
@@ -92,41 +92,17 @@ def make_case(op: str, impl: str, params: dict, device: str, tiny: bool = False)
 
 # ---- one case, in its own process ---------------------------------------------------------
 
-def _status_kb(field: str) -> int:
-    with open('/proc/self/status') as status:
-        return int(re.search(rf'^{field}:\s+(\d+) kB', status.read(), re.M).group(1))
-
-
-def _sync(device: str) -> None:
-    if device == 'cuda':
-        torch.cuda.synchronize()
-
-
 def memory_worker(spec: dict) -> dict:
     """Peak memory of one call of one implementation, in this fresh process."""
     device = spec['device']
     make_case(spec['op'], spec['impl'], spec['params'], device, tiny=True)()
     fn = make_case(spec['op'], spec['impl'], spec['params'], device)
-    _sync(device)
-    if device == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = _status_kb('VmRSS') * 1024
-        with open('/proc/self/clear_refs', 'w') as refs:
-            refs.write('5')  # resets VmHWM to the current resident set
-    fn()
-    _sync(device)
-    if device == 'cuda':
-        return dict(peak=torch.cuda.max_memory_allocated() - before)
-    return dict(peak=_status_kb('VmHWM') * 1024 - before)
+    return dict(peak=peak_bytes(fn, device))
 
 
 def time_worker(spec: dict) -> dict:
     """Median time of each implementation, their calls alternating (CUDA events on GPU, after
     one full-size warm-up call each; on the CPU a tiny one, as the figures above were taken)."""
-    from _device_timing import median_times
-
     device = spec['device']
     fns = {}
     for impl in spec['impls']:
