@@ -4,15 +4,12 @@ import pickle
 
 import pytest
 import torch
+from mmdet.registry import DATASETS, METRICS
+from mmengine.registry import DefaultScope
 
-pytest.importorskip('mmdet')
-
-from mmdet.registry import DATASETS, METRICS  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-
-import densevl.datasets.mm_datasets  # noqa: E402,F401  (registers)
-from densevl.datasets.safe_pickle import UnsafePickleError, load_plain_pickle  # noqa: E402
-from densevl.datasets.synthetic import write_dataset  # noqa: E402
+import densevl.datasets.mm_datasets  # noqa: F401  (registers)
+from densevl.datasets.safe_pickle import UnsafePickleError, load_plain_pickle
+from densevl.datasets.synthetic import write_dataset
 from densevl.evaluation.grounding_accuracy import GroundingAccuracyMetric, refcoco_iou  # noqa
 
 
