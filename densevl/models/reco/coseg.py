@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...ops import coseg_max_affinity
+from ..clip.score_map import score_map
 
 SLICINGS = ('paper', 'code')
 #: Temperature of the language guidance (ReCo's ``_get_text_attention``).
@@ -51,12 +52,7 @@ def language_guidance(dense: Tensor, text: Tensor, size: tuple[int, int] | None 
     """
     if text.ndim not in (1, 2):
         raise ValueError(f'text must be (C,) or (K, C), got shape {tuple(text.shape)}')
-    if dense.shape[1] != text.shape[-1]:
-        raise ValueError(f'dense embeddings have {dense.shape[1]} channels but the text '
-                         f'{text.shape[-1]}; both must come from the same CLIP')
-    text2d = F.normalize(text.reshape(-1, text.shape[-1]).to(dense.dtype), dim=-1)
-    weights = torch.sigmoid(temperature * torch.einsum(
-        'bchw,kc->bkhw', F.normalize(dense, dim=1), text2d))
+    weights = torch.sigmoid(score_map(dense, text.reshape(-1, text.shape[-1]), temperature))
     if size is not None and tuple(weights.shape[-2:]) != tuple(size):
         weights = F.interpolate(weights, size=tuple(size), mode='bilinear', align_corners=False)
     return weights[:, 0] if text.ndim == 1 else weights
@@ -72,8 +68,7 @@ def context_weights(feats: Tensor, context_refs: Tensor) -> Tensor:
     weights = feats.new_ones((feats.shape[0], *feats.shape[-2:]))
     if context_refs.numel() == 0:
         return weights
-    sims = torch.sigmoid(torch.einsum('bchw,mc->bmhw', F.normalize(feats, dim=1),
-                                      F.normalize(context_refs.to(feats.dtype), dim=-1)))
+    sims = torch.sigmoid(score_map(feats, context_refs))
     for m in range(sims.shape[1]):
         weights = weights * (1 - sims[:, m])
     return weights

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..clip.score_map import score_map
 from ..inference_protocol import InferenceProtocol
 from ..segmentors.dense_predictor import Segmentation
 from ..text import TextEmbedder, Vocabulary
@@ -35,8 +36,7 @@ def reco_score_map(feats: Tensor, references: Tensor, dense: Tensor | None, text
         feats: ``(B, D, h, w)``; references: ``(K, D)``; dense: ``(B, C, h', w')`` (None: no
         guidance); text: ``(K, C)``; returns ``(B, K, *size)`` float32.
     """
-    sims = torch.einsum('bdhw,kd->bkhw', F.normalize(feats.float(), dim=1),
-                        F.normalize(references.float(), dim=-1)).sigmoid()
+    sims = score_map(feats.float(), references.float()).sigmoid()
     scores = F.interpolate(sims, size=tuple(size), mode='bilinear', align_corners=False)
     if dense is not None:
         scores = scores * language_guidance(dense.float(), text.float(), tuple(size),
