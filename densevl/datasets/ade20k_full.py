@@ -1,7 +1,8 @@
 """ADE20K-full (ADE-847): ADE20K 2021's 847 most frequent classes, as ov-seg prepares them."""
 from mmseg.registry import DATASETS
 
-from .uint16_seg_dataset import Uint16SegDataset, read_dataset_names
+from .packaged_names import read_dataset_names
+from .uint16_seg_dataset import Uint16SegDataset
 
 
 @DATASETS.register_module()

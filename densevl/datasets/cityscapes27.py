@@ -4,7 +4,7 @@ from typing import Any
 from mmseg.registry import DATASETS
 
 from .fixed_label_map_dataset import FixedLabelMapSegDataset
-from .uint16_seg_dataset import read_dataset_names
+from .packaged_names import read_dataset_names
 
 # labelIds 0..6 are Cityscapes' void classes (unlabeled, ego vehicle, rectification border, out of
 # roi, static, dynamic, ground); 7..33 (road .. bicycle) are the 27 classes.

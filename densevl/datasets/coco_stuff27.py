@@ -5,7 +5,7 @@ from typing import Any
 from mmseg.registry import DATASETS
 
 from .fixed_label_map_dataset import FixedLabelMapSegDataset
-from .uint16_seg_dataset import read_dataset_names
+from .packaged_names import read_dataset_names
 
 #: The 27 coarse classes in label order: COCO's 12 thing supercategories, then 15 stuff ones.
 COARSE_CLASSES = read_dataset_names('coco_stuff27.txt')

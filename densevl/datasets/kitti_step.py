@@ -4,7 +4,7 @@ from typing import Any
 from mmseg.datasets import BaseSegDataset, CityscapesDataset
 from mmseg.registry import DATASETS
 
-from .uint16_seg_dataset import read_dataset_names
+from .packaged_names import read_dataset_names
 
 
 @DATASETS.register_module()

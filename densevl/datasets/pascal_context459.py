@@ -1,7 +1,8 @@
 """Pascal Context with all 459 classes (PC-459), as ov-seg prepares it."""
 from mmseg.registry import DATASETS
 
-from .uint16_seg_dataset import Uint16SegDataset, read_dataset_names
+from .packaged_names import read_dataset_names
+from .uint16_seg_dataset import Uint16SegDataset
 
 
 @DATASETS.register_module()

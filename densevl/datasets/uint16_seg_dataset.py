@@ -1,20 +1,10 @@
 """Base of the benchmarks whose label maps are 16-bit (ADE-847, Pascal Context-459)."""
-from pathlib import Path
 from typing import Any
 
 from mmengine import fileio
 from mmseg.datasets import BaseSegDataset
 
 from .loading import UINT16_IGNORE_INDEX
-
-_NAMES_DIR = Path(__file__).parent / 'names'
-
-
-def read_dataset_names(file_name: str) -> tuple[str, ...]:
-    """The class names packaged in ``densevl/datasets/names/`` (one class a line, in label
-    order; configs name these classes by the dataset type)."""
-    return tuple(line.strip() for line in (_NAMES_DIR / file_name).read_text(
-        encoding='utf-8').splitlines() if line.strip())
 
 
 class Uint16SegDataset(BaseSegDataset):

@@ -10,24 +10,23 @@ subject stays unknown (``None``), and the caller falls back to class-agnostic pr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from torch import Tensor
 
+from ...datasets.packaged_names import NAMES_DIR, read_dataset_names
 from ..text.text_embedder import TextEmbedder
-from ..text.vocabulary import read_class_names_file
 
 __all__ = ['COCO80_NAMES_FILE', 'REFERENCE_TEMPLATE', 'SubjectCategoryMapper', 'coco80_names']
 
 #: The 80 COCO category names in the reference's spelling and order (its ``coco_80.txt``).
-COCO80_NAMES_FILE = Path(__file__).resolve().parents[2] / 'datasets' / 'names' / 'coco80.txt'
+COCO80_NAMES_FILE = NAMES_DIR / 'coco80.txt'
 #: The reference's prompt for subjects and categories alike.
 REFERENCE_TEMPLATE = 'a photo of {}'
 
 
 def coco80_names() -> list[str]:
     """The 80 COCO names, ``'person'`` … ``'toothbrush'``."""
-    return read_class_names_file(COCO80_NAMES_FILE)
+    return list(read_dataset_names(COCO80_NAMES_FILE.name))
 
 
 class SubjectCategoryMapper:
