@@ -76,4 +76,4 @@ fi
 "$venv/bin/python" -c "from densevl.ops import available_backends as b; \
 missing = {$want_backends} - set(b()); \
 assert not missing, f'compiled ops missing: {sorted(missing)} (have {b()}); see the build log above'"
-"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, faiss, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"
+"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, faiss, timm, pydensecrf.densecrf, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"
