@@ -18,7 +18,8 @@ __all__ = ['CLIPFPNSegmentor', 'DenseCLIPSegmentor', 'ExportTunedCLIPHook', 'Mea
 
 if find_spec('mmdet') is not None:
     from .detectors import DenseCLIPMaskRCNN, DenseCLIPRetinaNet, OpenVocabFasterRCNN
+    from .grounding.groundvlp_model import GroundVLP
     from .segmentors.ovseg_segmentor import OVSegSegmentor  # MaskFormer parts are mmdet's
 
-    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet', 'OVSegSegmentor',
+    __all__ += ['DenseCLIPMaskRCNN', 'DenseCLIPRetinaNet', 'GroundVLP', 'OVSegSegmentor',
                 'OpenVocabFasterRCNN']

@@ -1,0 +1,4 @@
+# GroundVLP on RefCOCO (UNC split), testA: as the RefCOCO val config, another split.
+_base_ = ['./groundvlp_vit-b32-mask-rcnn-r101_training-free_refcoco-val.py']
+
+test_dataloader = dict(dataset=dict(split='testA'))
