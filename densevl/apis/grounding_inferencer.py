@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..models.grounding import (
+    ALBEFHeatMap,
     CLIPHeatMap,
     ParsedExpression,
     SubjectCategoryMapper,
@@ -99,11 +100,18 @@ class GroundingInferencer:
             ``run(image) -> Detections``. Its class names are the category vocabulary.
         device: ``'cpu'``, ``'cuda'``...; default cuda when available.
         parser: ``'offline'`` (no model), ``'stanza'``, ``'spacy'``, or a parser object.
-        template: the heat map's prompt (ReCLIP's ``'a photo of {}'``).
+        template: the heat map's prompt; None: ReCLIP's ``'a photo of {}'`` for CLIP,
+            GroundVLP's ``'there is a {}'`` for ALBEF.
         category_from: what is mapped to a category in predicted mode: ``'subject'`` (the head
             noun, GroundVLP's rule) or ``'phrase'`` (the subject's noun phrase, adjectives
             included: what a vocabulary of attributes such as colours needs).
         subject_heat: average the expression's heat map with its subject's (CLIPHeatMap).
+        heat_model: ``'clip'`` (the CLIP's heat map, :class:`CLIPHeatMap`) or ``'albef'``
+            (GroundVLP's own: ALBEF/TCL cross-attention with visual-word aggregation,
+            :class:`ALBEFHeatMap`; the CLIP then only maps subjects to categories), or a built
+            :class:`ALBEFHeatMap` (other dimensions than ALBEF/TCL's).
+        heat_weights: with ``'albef'``, the local ALBEF.pth / TCL.pth.
+        bert_vocab: with ``'albef'``, the local bert-base-uncased ``vocab.txt`` or its folder.
 
     Example:
         >>> ground = GroundingInferencer('clip-synthetic-tiny', detector=(
@@ -114,19 +122,38 @@ class GroundingInferencer:
     """
 
     def __init__(self, model: str, weights: str | None = None, *, detector,
-                 device: str | None = None, parser='offline', template: str = 'a photo of {}',
-                 category_from: str = 'subject', subject_heat: bool = False) -> None:
+                 device: str | None = None, parser='offline', template: str | None = None,
+                 category_from: str = 'subject', subject_heat: bool = False,
+                 heat_model: str | ALBEFHeatMap = 'clip', heat_weights: str | None = None,
+                 bert_vocab: str | None = None) -> None:
         from ..models.clip import create_clip
         from ..models.inference_protocol import default_protocol
 
         if category_from not in ('subject', 'phrase'):
             raise ValueError(f"category_from must be 'subject' or 'phrase', got "
                              f'{category_from!r}')
+        if not isinstance(heat_model, ALBEFHeatMap) and heat_model not in ('clip', 'albef'):
+            raise ValueError(f"heat_model must be 'clip', 'albef' or an ALBEFHeatMap, got "
+                             f'{heat_model!r}')
+        if isinstance(heat_model, ALBEFHeatMap) and subject_heat:
+            raise ValueError('the ALBEF heat map averages visual words instead of subject_heat')
+        if heat_model == 'albef' and (heat_weights is None or bert_vocab is None or subject_heat):
+            raise ValueError("heat_model='albef' needs heat_weights (ALBEF.pth / TCL.pth) and "
+                             'bert_vocab (a bert-base-uncased vocab.txt), and averages visual '
+                             'words instead of subject_heat')
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.detector = build_detector_slot(detector, device=str(self.device))
         self.parser = build_expression_parser(parser) if isinstance(parser, str) else parser
         self.clip = create_clip(model, weights, device=self.device)
-        self.heat = CLIPHeatMap(self.clip.model, self.clip.tokenizer, template=template)
+        if isinstance(heat_model, ALBEFHeatMap):
+            self.heat = heat_model.to(self.device)
+        elif heat_model == 'albef':
+            self.heat = ALBEFHeatMap.from_checkpoint(
+                heat_weights, bert_vocab, device=self.device, parser=self.parser,
+                template=template or 'there is a {}')
+        else:
+            self.heat = CLIPHeatMap(self.clip.model, self.clip.tokenizer,
+                                    template=template or 'a photo of {}')
         self.mapper = SubjectCategoryMapper.from_clip(self.clip,
                                                       categories=self.detector.class_names)
         self.category_from = category_from
@@ -151,7 +178,9 @@ class GroundingInferencer:
 
     def preprocess(self, image: np.ndarray) -> Tensor:
         """RGB uint8 ``(H, W, 3)`` -> the CLIP's normalised ``(1, 3, h, w)`` (short side
-        resized to the model's protocol)."""
+        resized to the model's protocol; ALBEF's own transform with ``heat_model='albef'``)."""
+        if isinstance(self.heat, ALBEFHeatMap):
+            return self.heat.preprocess(image).to(self.device)
         height, width = image.shape[:2]
         tensor = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float()
         tensor = ((tensor - self.mean) / self.std)[None]
@@ -179,6 +208,8 @@ class GroundingInferencer:
     def heat_maps(self, image: Tensor, parsed: Sequence[ParsedExpression],
                   size: tuple[int, int]) -> Tensor:
         """Every expression's heat map in one forward/backward. Shapes: returns ``(K, H, W)``."""
+        if isinstance(self.heat, ALBEFHeatMap):
+            return self.heat(image, parsed, out_size=size).cpu()
         subjects = [p.subject for p in parsed] if self.subject_heat else None
         return self.heat(image, [p.text for p in parsed], out_size=size,
                          subjects=subjects).cpu()

@@ -51,8 +51,11 @@ class GroundVLP(BaseModel):
         predicted_score_thr: the detector's threshold in predicted mode (GroundVLP: 0.3).
         gt_score_thr: the detector's threshold in GT mode (GroundVLP: 0.15).
         parser: ``'offline'``, ``'stanza'`` or ``'spacy'``.
-        template: the heat map's prompt.
+        template: the heat map's prompt; None: 'a photo of {}' (CLIP), 'there is a {}' (ALBEF).
         subject_heat: average each expression's heat map with its subject's.
+        heat_model: ``'clip'`` (the CLIP's heat map) or ``'albef'`` (GroundVLP's own ALBEF/TCL
+            heat map with visual-word aggregation; then ``heat_weights`` = the local
+            ALBEF.pth / TCL.pth and ``bert_vocab`` = bert-base-uncased's vocab.txt).
         device: where the CLIP and the detector run; default cuda when available.
 
     Each output data sample holds the input's meta (``gt_bbox``, ``text``, ``category``...)
@@ -64,8 +67,10 @@ class GroundVLP(BaseModel):
                  category_mode: str = 'predicted', category_from: str = 'subject',
                  predicted_score_thr: float = PREDICTED_SCORE_THRESHOLD,
                  gt_score_thr: float = GT_SCORE_THRESHOLD,
-                 parser: str = 'offline', template: str = 'a photo of {}',
-                 subject_heat: bool = False, device: str | None = None,
+                 parser: str = 'offline', template: str | None = None,
+                 subject_heat: bool = False, heat_model: str = 'clip',
+                 heat_weights: str | None = None, bert_vocab: str | None = None,
+                 device: str | None = None,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if category_mode not in CATEGORY_MODES:
@@ -77,7 +82,8 @@ class GroundVLP(BaseModel):
         # A plain attribute, not a sub-module: the adapter has no state for load_from to fill.
         self.inferencer = GroundingInferencer(
             clip, clip_weights, detector=dict(detector), device=device, parser=parser,
-            template=template, category_from=category_from, subject_heat=subject_heat)
+            template=template, category_from=category_from, subject_heat=subject_heat,
+            heat_model=heat_model, heat_weights=heat_weights, bert_vocab=bert_vocab)
         if self.inferencer.is_random_weights:
             print_log('GroundVLP: the CLIP or the detector has random weights; the accuracy '
                       'means nothing', logger='current', level=logging.WARNING)
