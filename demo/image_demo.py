@@ -43,11 +43,19 @@ import numpy as np
 from mmengine.config import DictAction
 from PIL import Image
 
-from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC, sample_scene
+from densevl.apis.demo_support import (
+    contrasts_with_others,
+    format_detections,
+    format_share_table,
+    label_map,
+    pixel_shares,
+    render_scene,
+    split_texts,
+)
+from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC
 from densevl.errors import WeightsUnavailableError
 
 DEFAULT_MODEL = 'clip-synthetic-tiny'
-SCENE_SIZE = 256
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,31 +113,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def split_texts(texts: str) -> list[str]:
-    """``'cat; kitten, dog,,grass'`` -> ``['cat;kitten', 'dog', 'grass']``."""
-    classes = []
-    for item in texts.split(','):
-        synonyms = [s.strip() for s in item.split(';') if s.strip()]
-        if synonyms:
-            classes.append(';'.join(synonyms))
-    return classes
-
-
-def pixel_shares(labels: np.ndarray, classes: list[str]) -> list[tuple[str, float]]:
-    """Share of the image each class covers, background (negative labels) last."""
-    total = max(labels.size, 1)
-    rows = [(name, float((labels == i).sum()) / total) for i, name in enumerate(classes)]
-    rows.append(('(background)', float((labels < 0).sum()) / total))
-    return rows
-
-
-def format_share_table(rows: list[tuple[str, float]]) -> str:
-    width = max(len('class'), *(len(name) for name, _ in rows))
-    lines = [f'{"class":<{width}}  pixels', f'{"-" * width}  ------']
-    lines += [f'{name:<{width}}  {100 * share:5.1f}%' for name, share in rows]
-    return '\n'.join(lines)
-
-
 def random_weights_warning(model: str) -> str:
     bar = '!' * 78
     return (f'{bar}\n'
@@ -142,37 +125,12 @@ def random_weights_warning(model: str) -> str:
 
 def write_scene(seed: int, out_file: Path) -> Path:
     """Render synthetic scene ``seed`` (test-split rules) and save it beside ``out_file``."""
-    scene = sample_scene(np.random.default_rng(seed), size=SCENE_SIZE, split='test')
+    scene = render_scene(seed)
     path = out_file.with_name(f'{out_file.stem}_input.png')
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(scene.image).save(path)
     print(f'scene {seed}: {scene.caption}')
     return path
-
-
-def _contrasts_with_others(segmenter) -> bool:
-    """Whether the model appends ``'others'`` to a one-name vocabulary (OVSeg)."""
-    from densevl.models.segmentors.ovseg_segmentor import OVSegSegmentor
-    return isinstance(segmenter, OVSegSegmentor)
-
-
-def _label_map(prediction) -> np.ndarray:
-    """``(H, W)`` int labels from a SegDataSample's ``pred_sem_seg`` (PixelData or tensor)."""
-    sem_seg = prediction.pred_sem_seg
-    data = getattr(sem_seg, 'data', sem_seg)
-    if hasattr(data, 'cpu'):
-        data = data.cpu().numpy()
-    return np.asarray(data).reshape(np.shape(data)[-2:])
-
-
-def format_detections(prediction, limit: int = 20) -> str:
-    """One line per detection (best first): class, score, box."""
-    lines = [f'{len(prediction.scores)} detections']
-    for box, label, score in list(zip(prediction.boxes.tolist(), prediction.labels.tolist(),
-                                      prediction.scores.tolist()))[:limit]:
-        x1, y1, x2, y2 = (round(v) for v in box)
-        lines.append(f'  {prediction.texts[label]:<20} {score:.2f}  [{x1}, {y1}, {x2}, {y2}]')
-    return '\n'.join(lines)
 
 
 def write_drawing(drawing: np.ndarray, out_file: Path) -> None:
@@ -220,20 +178,14 @@ def ground(args: argparse.Namespace, image_path: Path) -> int:
               file=sys.stderr)
         return 2
     from densevl.apis import GroundingInferencer
-    from densevl.apis.grounding_inferencer import GT_SCORE_THRESHOLD, PREDICTED_SCORE_THRESHOLD
+    from densevl.apis.demo_support import ground_lowering_threshold
     from densevl.visualization import draw_grounding
 
     inferencer = GroundingInferencer(args.model, args.weights,
                                      detector=(args.detector, args.detector_weights),
                                      device=args.device)
-    categories = [args.category] if args.category else None
-    threshold = GT_SCORE_THRESHOLD if categories else PREDICTED_SCORE_THRESHOLD
-    while True:
-        prediction = inferencer(str(image_path), [args.query], gt_categories=categories,
-                                score_threshold=threshold)['predictions'][0]
-        if not prediction.fallback or prediction.category is None or threshold < 0.01:
-            break
-        threshold /= 2
+    prediction, threshold = ground_lowering_threshold(inferencer, str(image_path), args.query,
+                                                      args.category)
     out_file = Path(args.out_file or Path('outputs') / f'{image_path.stem}_ground.png')
     drawing = draw_grounding(load_image_array(image_path), prediction.heat_map.numpy(),
                              prediction.candidates.numpy(), prediction.candidate_scores.numpy(),
@@ -297,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = ', '.join(f'model.{k}={v}' for k, v in inferencer.preset.items())
         print(f"demo preset of {type(inferencer.segmenter).__name__} (the reference demo's): "
               f'{settings}; --no-demo-preset or --cfg-options to change it')
-    if len(classes) == 1 and _contrasts_with_others(inferencer.segmenter):
+    if len(classes) == 1 and contrasts_with_others(inferencer.segmenter):
         print(f"one class: {classes[0]!r} is contrasted with 'others', whose pixels are "
               'background')
     # a generated scene is drawn in the world's own class colours (grass green, sky blue, ...)
@@ -305,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold,
                         palette=palette)
     write_drawing(result['visualization'][0], out_file)
-    print(format_share_table(pixel_shares(_label_map(result['predictions'][0]), classes)))
+    print(format_share_table(pixel_shares(label_map(result['predictions'][0]), classes)))
     if getattr(inferencer, 'is_random_weights', False):
         print(random_weights_warning(args.model))
     return 0

@@ -23,7 +23,7 @@ pip=("$venv/bin/python" -m pip)
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 stamp="$venv/.densevl-stack"
-want_stamp="stack-v1 $(sha1sum "$here/tools/install.sh" | cut -c1-12)"
+want_stamp="stack-v2 $(sha1sum "$here/tools/install.sh" | cut -c1-12)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
   log "stack already installed in $venv"
 else
@@ -61,7 +61,25 @@ else
   "${pip[@]}" install -q "${pin[@]}" addict yapf termcolor packaging rich
   log "mmsegmentation 1.2.2 + mmdet 3.3.0"
   "${pip[@]}" install -q "${pin[@]}" mmsegmentation==1.2.2 mmdet==3.3.0
+  # gradio 6 needs huggingface_hub >= 1.16, which only transformers 5 accepts
+  log "the web demo: gradio (densevl[web]) + selenium; tokenizers (ALBEF); transformers (GLIP, G-DINO)"
+  "${pip[@]}" install -q "${pin[@]}" gradio==6.31.0 selenium==4.51.0 tokenizers==0.23.3 \
+    transformers==5.25.0
   echo "$want_stamp" > "$stamp"
+fi
+
+# The web demo's browser test drives Debian's headless Chromium (no browser download): the
+# packages are installed only when a binary is missing, so a rerun costs nothing.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    log "chromium + chromium-driver (Debian packages, for tests/test_web_demo.py)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium chromium-driver >/dev/null
+  else
+    log "WARNING: chromium / chromedriver missing and apt-get unusable here (not root?): install"
+    log "  the Debian packages chromium and chromium-driver, or tests/test_web_demo.py fails"
+  fi
 fi
 
 # densevl with its compiled ops: C++ always, CUDA too where nvcc exists (objects kept in
@@ -76,4 +94,4 @@ fi
 "$venv/bin/python" -c "from densevl.ops import available_backends as b; \
 missing = {$want_backends} - set(b()); \
 assert not missing, f'compiled ops missing: {sorted(missing)} (have {b()}); see the build log above'"
-"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, faiss, timm, pydensecrf.densecrf, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__)"
+"$venv/bin/python" -c "import torch, mmcv, mmengine, mmseg, mmdet, open_clip, faiss, timm, pydensecrf.densecrf, gradio, selenium, tokenizers, transformers, densevl; from mmcv.ops import nms; print('[install] ok: torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmseg', mmseg.__version__, 'mmdet', mmdet.__version__, 'open_clip', open_clip.__version__, 'gradio', gradio.__version__)"
