@@ -13,6 +13,8 @@ BLOCKER = TESTS / 'no_openmmlab'
 # `openmmlab` and list it in TORCH_ONLY_MODULES instead, where that is all it takes).
 LEFT_OUT = {
     'test_grounding_inferencer': 'some of its tests build mmdet detectors (grounding helper)',
+    'test_grounding_albef': 'ALBEF needs timm and tokenizers of the full install',
+    'test_grounding_open_vocab_detectors': 'GLIP / Grounding DINO are mmdet models (and BERT)',
     'test_torch_only_selection': 'this test: it runs the selection itself',
 }
 

@@ -5,14 +5,17 @@ Anything with the two methods of :class:`GroundingDetector` fits the slot. :clas
 makes one from a detection inferencer that takes class names at call time — densevl's
 :class:`~densevl.apis.OpenVocabDetInferencer` on any densevl/mmdet detection config and its
 checkpoint (e.g. the DenseCLIP proving-ground detector,
-``configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py``), or an
-open-vocabulary detector whose ``texts`` may hold a single name.
+``configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py``), mmdet's
+GLIP / Grounding DINO with the names as their text prompt
+(:class:`~densevl.apis.mmdet_grounding_detectors.TextPromptedDetInferencer`, chosen from the
+config), or an open-vocabulary detector whose ``texts`` may hold a single name.
 
 One detector forward per image serves every expression of it: the slot runs the detector once
 over its whole vocabulary at a low threshold and keeps the result (:meth:`DetectorSlot.run`).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -84,36 +87,58 @@ class DetectorSlot:
             visualize=False)`` returning ``dict(predictions=[p])`` with ``p.boxes``,
             ``p.labels``, ``p.scores`` (``OpenVocabDetInferencer`` and the like), with a
             ``class_names`` list.
+        class_names: the vocabulary, passed as the inferencer's ``texts``; default the
+            inferencer's own ``class_names``.
         min_score: detections below this are dropped before anything else.
 
     Build one from files with :meth:`from_config`.
     """
 
-    def __init__(self, inferencer, *, min_score: float = MIN_SCORE) -> None:
+    def __init__(self, inferencer, *, class_names: Sequence[str] | None = None,
+                 min_score: float = MIN_SCORE) -> None:
         if not hasattr(inferencer, 'class_names'):
             raise TypeError(f'{type(inferencer).__name__} has no class_names; the detector slot '
                             'takes a detection inferencer with a vocabulary')
+        if class_names is not None and (isinstance(class_names, str) or not class_names):
+            raise ValueError(f'class_names must be a non-empty list of names, got {class_names!r}')
         self.inferencer = inferencer
+        self.texts = None if class_names is None else list(class_names)
         self.min_score = min_score
 
     @classmethod
-    def from_config(cls, config: str, weights: str | None = None,
-                    device: str | None = None) -> DetectorSlot:
-        """From a densevl detection config (``configs/denseclip/*.py``) and its checkpoint."""
+    def from_config(cls, config: str, weights: str | None = None, device: str | None = None, *,
+                    class_names: Sequence[str] | None = None,
+                    cfg_options: dict | None = None) -> DetectorSlot:
+        """From a detection config and its checkpoint: a densevl one (``configs/denseclip/*.py``,
+        ``configs/ovdet/*.py``), or an mmdet GLIP / Grounding DINO one
+        (``'mmdet::glip/...py'``; ``cfg_options`` must then point
+        ``model.language_model.name`` at a local bert-base-uncased unless the config does)."""
         from .det_inferencer import OpenVocabDetInferencer
+        from .mmdet_grounding_detectors import (
+            TextPromptedDetInferencer,
+            is_text_prompted,
+            load_det_config,
+        )
 
-        return cls(OpenVocabDetInferencer(config, weights=weights, device=device))
+        if str(config).endswith('.py') and is_text_prompted(load_det_config(config, cfg_options)):
+            inferencer = TextPromptedDetInferencer(config, weights, device=device,
+                                                   cfg_options=cfg_options)
+        elif cfg_options:
+            raise ValueError('cfg_options are for mmdet GLIP / Grounding DINO configs')
+        else:
+            inferencer = OpenVocabDetInferencer(config, weights=weights, device=device)
+        return cls(inferencer, class_names=class_names)
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.inferencer.class_names)
+        return list(self.texts if self.texts is not None else self.inferencer.class_names)
 
     @property
     def is_random_weights(self) -> bool:
         return bool(getattr(self.inferencer, 'is_random_weights', False))
 
     def run(self, image: np.ndarray) -> Detections:
-        prediction = self.inferencer(image, score_threshold=self.min_score,
+        prediction = self.inferencer(image, texts=self.texts, score_threshold=self.min_score,
                                      visualize=False)['predictions'][0]
         return Detections(boxes=prediction.boxes.float().cpu().reshape(-1, 4),
                           labels=prediction.labels.long().cpu().reshape(-1),
@@ -124,18 +149,19 @@ class DetectorSlot:
 def build_detector_slot(detector, device: str | None = None) -> GroundingDetector:
     """A :class:`GroundingDetector` from what a user hands in: one already (returned as is), a
     detection inferencer, a config path, or ``(config, weights)`` / ``dict(config=...,
-    weights=...)``."""
+    weights=..., class_names=..., cfg_options=...)`` (:meth:`DetectorSlot.from_config`)."""
     if isinstance(detector, (str, bytes)) or hasattr(detector, '__fspath__'):
         return DetectorSlot.from_config(str(detector), device=device)
     if isinstance(detector, (tuple, list)) and len(detector) == 2:
         return DetectorSlot.from_config(str(detector[0]), detector[1], device=device)
     if isinstance(detector, dict):
-        unknown = set(detector) - {'config', 'weights'}
+        unknown = set(detector) - {'config', 'weights', 'class_names', 'cfg_options'}
         if unknown or 'config' not in detector:
-            raise ValueError("a detector dict holds 'config' (and optionally 'weights'), got "
-                             f'{sorted(detector)}')
+            raise ValueError("a detector dict holds 'config' (and optionally 'weights', "
+                             f"'class_names', 'cfg_options'), got {sorted(detector)}")
         return DetectorSlot.from_config(str(detector['config']), detector.get('weights'),
-                                        device=device)
+                                        device=device, class_names=detector.get('class_names'),
+                                        cfg_options=detector.get('cfg_options'))
     if hasattr(detector, 'run') and hasattr(detector, 'class_names'):
         return detector
     if callable(detector) and hasattr(detector, 'class_names'):
