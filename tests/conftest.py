@@ -26,7 +26,8 @@ TORCH_ONLY_MODULES = frozenset({
     'test_dense_clip', 'test_denseclip_core', 'test_factory', 'test_golden_dense_clip',
     'test_grounding_heatmap', 'test_grounding_text', 'test_inferencer', 'test_ops',
     'test_ovseg_core', 'test_ovseg_proposals', 'test_reco_core', 'test_segmenter',
-    'test_synthetic_world', 'test_text_embedder', 'test_tiny_clip_training', 'test_visualization',
+    'test_quality_runs', 'test_synthetic_world', 'test_text_embedder', 'test_tiny_clip_training',
+    'test_visualization',
 })
 
 

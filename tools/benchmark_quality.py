@@ -8,24 +8,34 @@ beside three baselines: uniform chance, the majority class of the train split, a
 nothing scores). Also: caption->image retrieval top-1 within groups of 64 test images, and
 whole-image presence AUC per attribute (stuff, colour, pattern, shape).
 
-Trained methods (DenseCLIP segmentation; the vocabulary-agnostic variant with its frozen-CLIP
-ensemble and its head alone; RetinaNet and Mask R-CNN detection) get their rows when their
-proving-ground checkpoints exist (``--work-dirs``, as ``tools/train.py`` writes them; see the
-README for the commands): segmentation through the same IoUMetric path, detection through
-mmdet's CocoMetric (box AP; mask AP for Mask R-CNN).
+Trained methods (DenseCLIP segmentation, the vocabulary-agnostic variant with its frozen-CLIP
+ensemble and its head alone; OVSeg and its mask-adapted CLIPs; ReCo+; DenseCLIP RetinaNet and
+Mask R-CNN; the open-vocabulary Faster R-CNN and GroundVLP with it in its detector slot) get
+their rows from the runs of ``tools/quality_runs.py`` (the one list of their commands) for each
+seed present under ``--work-dirs``, as the mean over the seeds ± half their range: segmentation
+through the same IoUMetric path, detection through mmdet's CocoMetric (box AP; mask AP for Mask
+R-CNN), grounding as ``tools/benchmark_grounding.py``. ``--train-missing`` (``make quality``)
+first runs every missing step, two at a time, resuming an interrupted training; without it the
+rows whose runs are missing are listed as skipped, with the commands that fill them.
 
 Usage:
-    python tools/benchmark_quality.py [--model clip-synthetic-tiny] [--weights PATH]
-        [--data data/synthetic] [--limit N] [--work-dirs work_dirs]
+    python tools/benchmark_quality.py [--train-missing] [--seeds 0 1] [--work-dirs work_dirs]
+        [--model clip-synthetic-tiny] [--weights PATH] [--data data/synthetic] [--limit N]
+    python tools/benchmark_quality.py --commands      # the trained rows' commands
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
+import quality_runs as runs  # tools/, beside this script
 import torch
 import torch.nn.functional as F
 from mmengine.registry import init_default_scope
@@ -161,122 +171,10 @@ def retrieval_and_auc(segmentor: TrainingFreeSegmentor, root: Path, limit: int |
                 shape_auc=auc(list(SHAPES)))
 
 
-# key: (config name, model overrides, row label)
-TRAINED_SEG = dict(
-    clip_fpn_seg=('clip-fpn', {}, 'clip-fpn'),
-    denseclip_seg=('denseclip', {}, 'denseclip'),
-    denseclip_agnostic_head=('denseclip-agnostic', dict(clip_ensemble=None),
-                             'denseclip-agnostic, head alone'),
-    denseclip_agnostic=('denseclip-agnostic', {},
-                        'denseclip-agnostic + frozen-CLIP ensemble (maskclip, 0.2 / 0.4)'))
-SEG_RUN = '{}_clip-synthetic-tiny_400it_synthetic-64'
-# key: (run, metrics)
-DET_RUNS = dict(
-    denseclip_retinanet=('retinanet_denseclip_clip-synthetic-tiny_800it_synthetic-128',
-                         ('bbox',)),
-    denseclip_maskrcnn=('mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128',
-                        ('bbox', 'segm')),
-    denseclip_maskrcnn_rn=('mask-rcnn_denseclip_clip-synthetic-tiny-rn_800it_synthetic-128',
-                           ('bbox', 'segm')))
-
-
-def trained_segmentor(work_dirs: Path, name: str, overrides: dict):
-    """The proving-ground DenseCLIP segmentor ``name`` with its last checkpoint (config entries
-    of ``model`` replaced by ``overrides``), or None."""
-    from mmengine.config import Config
-    from mmengine.runner import load_checkpoint
-
-    import densevl.engine  # noqa: F401 - mmengine checkpoints under weights_only loading
-    import densevl.models.mm_adapters  # noqa: F401
-    from densevl.registry import SEG_MODELS
-    run = SEG_RUN.format(name)
-    checkpoint = work_dirs / run / 'iter_400.pth'
-    if not checkpoint.is_file():
-        return None
-    cfg = Config.fromfile(f'configs/denseclip/{run}.py')
-    cfg.model.update(overrides)
-    model = SEG_MODELS.build(cfg.model)
-    load_checkpoint(model, str(checkpoint), map_location='cpu')
-    return model.eval()
-
-
-OVSEG_RUN = 'ovseg_clip-synthetic-tiny_400it_synthetic-64'
-# the tiny CLIP mask-adapted on the region-noun pairs that OVSEG_RUN mined (see configs/ovseg)
-CLIP_RUNS = dict(ft='clip-finetune_clip-synthetic-tiny_5ep_region-nouns',
-                 mpt='clip-mpt_clip-synthetic-tiny_5ep_region-nouns',
-                 ft_mpt='clip-finetune-mpt_clip-synthetic-tiny_5ep_region-nouns')
-# key: (label, classifier, ensemble weight, CLIP run or None for the packaged tiny CLIP)
-OVSEG_VARIANTS = dict(
-    ovseg=('OVSeg: masked crops + head, ensemble 0.7', 'masked_crops', 0.7, None),
-    ovseg_head=('OVSeg: head alone', 'masked_crops', None, None),
-    ovseg_crops=('OVSeg: masked crops alone', 'masked_crops', 0.0, None),
-    ovseg_mpt=('OVSeg, MPT CLIP: masked crops + head', 'masked_crops', 0.7, 'mpt'),
-    ovseg_mpt_crops=('OVSeg, MPT CLIP: masked crops alone', 'masked_crops', 0.0, 'mpt'),
-    ovseg_ft_crops=('OVSeg, fine-tuned CLIP: masked crops alone', 'masked_crops', 0.0, 'ft'),
-    ovseg_ft_mpt=('OVSeg, fine-tuned + MPT CLIP: masked crops + head', 'masked_crops', 0.7,
-                  'ft_mpt'),
-    ovseg_ft_mpt_crops=('OVSeg, fine-tuned + MPT CLIP: masked crops alone', 'masked_crops', 0.0,
-                        'ft_mpt'),
-    ovseg_pooling=('OVSeg: mask pooling + head, ensemble 0.7', 'mask_pooling', 0.7, None),
-    ovseg_pooling_crops=('OVSeg: mask pooling alone', 'mask_pooling', 0.0, None),
-    ovseg_ft_pooling=('OVSeg, fine-tuned CLIP: mask pooling + head', 'mask_pooling', 0.7, 'ft'))
-
-
-def trained_ovseg(work_dirs: Path, classifier: str, ensemble_weight: float | None,
-                  clip_run: str | None):
-    """The proving-ground OVSeg with its checkpoint, its classifier and ensemble weight set and
-    its CLIP replaced by a mask-adapted one (``CLIP_RUNS``), or None when a run is missing."""
-    from mmengine.config import Config
-    from mmengine.runner import load_checkpoint
-
-    import densevl.engine  # noqa: F401
-    import densevl.models.mm_adapters  # noqa: F401
-    from densevl.registry import SEG_MODELS
-    checkpoint = work_dirs / OVSEG_RUN / 'iter_400.pth'
-    clip_dir = work_dirs / CLIP_RUNS[clip_run] if clip_run else None
-    if not checkpoint.is_file() or (clip_dir and not (clip_dir / 'clip.pth').is_file()):
-        return None
-    cfg = Config.fromfile(f'configs/ovseg/{OVSEG_RUN}.py')
-    cfg.model.update(classifier=classifier, ensemble_weight=ensemble_weight)
-    if clip_dir:
-        masks = clip_dir / 'clip.mask_embedding.pth'
-        cfg.model.clip.update(pretrained=str(clip_dir / 'clip.pth'),
-                              mask_embedding=str(masks) if masks.is_file() else None)
-    model = SEG_MODELS.build(cfg.model)
-    load_checkpoint(model, str(checkpoint), map_location='cpu')
-    return model.eval()
-
-
-def trained_detector_ap(work_dirs: Path, run: str, kinds: tuple[str, ...]) -> dict | None:
-    """COCO AP (%) per kind (``bbox``, ``segm``) of a proving-ground detector on the test split,
-    or None when the run has no checkpoint."""
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    import densevl.engine  # noqa: F401
-    checkpoint = work_dirs / run / 'iter_800.pth'
-    if not checkpoint.is_file():
-        return None
-    cfg = Config.fromfile(f'configs/denseclip/{run}.py')
-    cfg.work_dir = str(work_dirs / run / 'quality')
-    cfg.load_from = str(checkpoint)
-    metrics = Runner.from_cfg(cfg).test()
-    init_default_scope('mmseg')
-    return {kind: 100.0 * metrics[f'coco/{kind}_mAP'] for kind in kinds}
-
-
 # ----- ReCo (configs/reco; issue 12) -------------------------------------------------------------
 # Training-free ReCo on the proving ground (its index: the unlabeled split embedded by the tiny
-# CLIP, built here when missing), its component ablation, and ReCo+ (a small DeepLabv3+ trained on
-# ReCo's pseudo-labels of the train split) over the seeds whose runs exist:
-#   python tools/reco_pseudo_labels.py RECO_CONFIG --split images/train \
-#       --out data/synthetic/reco_pseudo_labels/train
-#   python tools/train.py configs/reco/RECO_PLUS_RUN.py --work-dir work_dirs/RECO_PLUS_RUN_seed0 \
-#       --cfg-options randomness.seed=0                                      # and seed 1
-RECO_CONFIG = 'configs/reco/reco_clip-synthetic-tiny_training-free_synthetic-64.py'
-RECO_PLUS_RUN = 'reco-plus_deeplabv3plus-r18-w16_4k_synthetic-64'
-RECO_PLUS_ITERS = 4000
-RECO_SEEDS = (0, 1)
+# CLIP, the step reco_index of tools/quality_runs.py) and its component ablation; ReCo+ is a
+# trained row below.
 # key: (row label, model overrides)
 RECO_VARIANTS = dict(
     reco=('ReCo (index + ViT patch tokens: tiny CLIP; guidance: its ResNet twin; k = 50, CRF)',
@@ -291,128 +189,343 @@ RECO_VARIANTS = dict(
 
 
 def reco_segmentor(overrides: dict):
-    """The proving-ground ReCo with ``overrides`` of its model, its index built when missing."""
+    """The proving-ground ReCo with ``overrides`` of its model (its index: a recorded step)."""
     from mmengine.config import Config
 
     import densevl.models.mm_adapters  # noqa: F401
     from densevl.registry import SEG_MODELS
-    cfg = Config.fromfile(RECO_CONFIG)
-    index = Path(cfg.model.index)
-    if not (index / 'manifest.json').is_file():
-        from densevl.models.clip import create_clip
-        from densevl.models.reco.index_builder import RetrievalIndexBuilder
-        RetrievalIndexBuilder(create_clip(cfg.model.retrieval.model_name), num_workers=0,
-                              device='cpu').build('data/synthetic/unlabeled/images', index)
+    cfg = Config.fromfile(runs.RECO_CONFIG)
     cfg.model.update(overrides)
     return SEG_MODELS.build(cfg.model).eval()
 
 
-def reco_plus_segmentor(work_dirs: Path, seed: int):
-    """The proving-ground ReCo+ trained with ``seed``, or None when its run is missing."""
+# ----- trained rows (tools/quality_runs.py holds their commands) ---------------------------------
+# Every trained row is evaluated for each seed whose runs exist and reported as the mean over the
+# seeds ± half their range; a row or seed whose runs are missing is listed with its commands.
+def _load_segmentor(config: str, checkpoint: Path, model_overrides: dict):
     from mmengine.config import Config
     from mmengine.runner import load_checkpoint
 
-    import densevl.engine  # noqa: F401
+    import densevl.engine  # noqa: F401 - mmengine checkpoints under weights_only loading
     import densevl.models.mm_adapters  # noqa: F401
     from densevl.registry import SEG_MODELS
-    checkpoint = work_dirs / f'{RECO_PLUS_RUN}_seed{seed}' / f'iter_{RECO_PLUS_ITERS}.pth'
-    if not checkpoint.is_file():
-        return None
-    model = SEG_MODELS.build(Config.fromfile(f'configs/reco/{RECO_PLUS_RUN}.py').model)
-    load_checkpoint(model, str(checkpoint), map_location='cpu')
+    cfg = Config.fromfile(config)
+    for key, value in model_overrides.items():
+        if isinstance(value, dict) and isinstance(cfg.model.get(key), dict):
+            cfg.model[key].update(value)
+        else:
+            cfg.model[key] = value
+    model = SEG_MODELS.build(cfg.model)
+    load_checkpoint(model, str(checkpoint), map_location='cpu', logger='silent')
     return model.eval()
 
 
-def reco_rows(splits: dict, work_dirs: Path, add) -> dict:
-    """ReCo's rows (through ``add``) and its RESULT entries beyond ``add``'s."""
-    def evaluate(model) -> dict:
-        return {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
-                for s, ds in splits.items()}
+def denseclip_row(method: str, overrides: dict | None = None):
+    run = runs.SEG_RUN.format(method)
 
-    for key, (label, overrides) in RECO_VARIANTS.items():
-        add(label, evaluate(reco_segmentor(overrides)), key)
-    seeds = {seed: model for seed in RECO_SEEDS
-             if (model := reco_plus_segmentor(work_dirs, seed)) is not None}
-    if not seeds:
-        return {}
-    runs = {seed: evaluate(model) for seed, model in seeds.items()}
-    for seed, per_split in runs.items():
-        add(f'ReCo+ (DeepLabv3+ R18 on ReCo pseudo-labels, {RECO_PLUS_ITERS} it), seed {seed}',
-            per_split, f'reco_plus_seed{seed}')
-    add(f'ReCo+ mean of seeds {", ".join(map(str, runs))}',
-        {s: np.nanmean([r[s] for r in runs.values()], axis=0) for s in splits}, 'reco_plus')
-    test = [mean_iou(r['test']) for r in runs.values()]
-    unseen = [mean_iou(r['novel'], NOVEL) for r in runs.values()]
-    return dict(reco_plus_min=min(test), reco_plus_max=max(test),
-                reco_plus_unseen_min=min(unseen), reco_plus_unseen_max=max(unseen))
+    def build(work_dirs: Path, seed: int):
+        return _load_segmentor(f'configs/denseclip/{run}.py',
+                               runs.checkpoint(work_dirs, run, seed), overrides or {})
+    return (run,), build
 
 
-def fmt(x: float) -> str:
-    return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.1f}'
+def ovseg_row(classifier: str, ensemble_weight: float | None, clip: str | None):
+    """OVSeg with its classifier and ensemble weight set and its CLIP replaced by a mask-adapted
+    one (``runs.CLIP_RUNS[clip]``)."""
+    def build(work_dirs: Path, seed: int):
+        overrides = dict(classifier=classifier, ensemble_weight=ensemble_weight)
+        if clip:
+            tuned = runs.checkpoint(work_dirs, runs.CLIP_RUNS[clip], seed)
+            masks = tuned.with_name('clip.mask_embedding.pth')
+            overrides['clip'] = dict(pretrained=str(tuned),
+                                     mask_embedding=str(masks) if masks.is_file() else None)
+        return _load_segmentor(f'configs/ovseg/{runs.OVSEG_RUN}.py',
+                               runs.checkpoint(work_dirs, runs.OVSEG_RUN, seed), overrides)
+    return (runs.OVSEG_RUN, *((runs.CLIP_RUNS[clip],) if clip else ())), build
 
 
-# ----- Open-vocabulary detector (configs/ovdet; issue 13) ----------------------------------------
-# OpenVocabFasterRCNN trained on the 6 seen colours, per seed:
-#   python tools/train.py configs/ovdet/OVDET_RUN.py --work-dir work_dirs/OVDET_RUN_seed0 \
-#       --cfg-options randomness.seed=0                                         # and seed 1
-# Seen AP: CocoMetric box AP on the test split with all 8 thing names. Unseen AP: the novel split
-# tested with all 8 names; COCO AP restricted to pink and purple, i.e. the mean of CocoMetric's
-# per-class (classwise) AP of those two categories. Mean, min and max over the seeds present.
-OVDET_RUN = 'ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128'
-OVDET_SEEDS = (0, 1)
-OVDET_UNSEEN = ('pink', 'purple')
+def reco_plus_row():
+    def build(work_dirs: Path, seed: int):
+        return _load_segmentor(f'configs/reco/{runs.RECO_PLUS_RUN}.py',
+                               runs.checkpoint(work_dirs, runs.RECO_PLUS_RUN, seed), {})
+    return (runs.RECO_PLUS_RUN,), build
 
 
-def ovdet_ap(work_dirs: Path, seed: int) -> dict | None:
-    """Seen (test split) and unseen (pink / purple on the novel split) box AP in % of one seed's
-    open-vocabulary detector, or None when its run has no checkpoint."""
+# key: (row label, (steps needed, builder of the segmentor for a seed))
+TRAINED_SEG = dict(
+    clip_fpn_seg=('clip-fpn (trained on seen classes, 400 iterations)',
+                  denseclip_row('clip-fpn')),
+    denseclip_seg=('denseclip (trained on seen classes, 400 iterations)',
+                   denseclip_row('denseclip')),
+    denseclip_agnostic_head=('denseclip-agnostic, head alone',
+                             denseclip_row('denseclip-agnostic', dict(clip_ensemble=None))),
+    denseclip_agnostic=('denseclip-agnostic + frozen-CLIP ensemble (maskclip, 0.2 / 0.4)',
+                        denseclip_row('denseclip-agnostic')),
+    ovseg=('OVSeg: masked crops + head, ensemble 0.7', ovseg_row('masked_crops', 0.7, None)),
+    ovseg_head=('OVSeg: head alone', ovseg_row('masked_crops', None, None)),
+    ovseg_crops=('OVSeg: masked crops alone', ovseg_row('masked_crops', 0.0, None)),
+    ovseg_mpt=('OVSeg, MPT CLIP: masked crops + head', ovseg_row('masked_crops', 0.7, 'mpt')),
+    ovseg_mpt_crops=('OVSeg, MPT CLIP: masked crops alone',
+                     ovseg_row('masked_crops', 0.0, 'mpt')),
+    ovseg_ft_crops=('OVSeg, fine-tuned CLIP: masked crops alone',
+                    ovseg_row('masked_crops', 0.0, 'ft')),
+    ovseg_ft_mpt=('OVSeg, fine-tuned + MPT CLIP: masked crops + head',
+                  ovseg_row('masked_crops', 0.7, 'ft_mpt')),
+    ovseg_ft_mpt_crops=('OVSeg, fine-tuned + MPT CLIP: masked crops alone',
+                        ovseg_row('masked_crops', 0.0, 'ft_mpt')),
+    ovseg_pooling=('OVSeg: mask pooling + head, ensemble 0.7',
+                   ovseg_row('mask_pooling', 0.7, None)),
+    ovseg_pooling_crops=('OVSeg: mask pooling alone', ovseg_row('mask_pooling', 0.0, None)),
+    ovseg_ft_pooling=('OVSeg, fine-tuned CLIP: mask pooling + head',
+                      ovseg_row('mask_pooling', 0.7, 'ft')),
+    reco_plus=(f'ReCo+ (DeepLabv3+ R18 on ReCo pseudo-labels, {runs.RECO_PLUS_ITERS} it)',
+               reco_plus_row()),
+)
+
+
+def coco_ap(config: str, checkpoint: Path, work_dir: Path, split: str = 'test',
+            limit: int | None = None) -> dict:
+    """mmdet's CocoMetric (classwise) of a detector checkpoint on a proving-ground split."""
     from mmengine.config import Config
     from mmengine.runner import Runner
 
     import densevl.engine  # noqa: F401
-    run_dir = work_dirs / f'{OVDET_RUN}_seed{seed}'
-    checkpoint = run_dir / 'iter_800.pth'
-    if not checkpoint.is_file():
-        return None
-    result = {}
-    for split in ('test', 'novel'):
-        cfg = Config.fromfile(f'configs/ovdet/{OVDET_RUN}.py')
-        cfg.work_dir = str(run_dir / f'quality_{split}')
-        cfg.load_from = str(checkpoint)
-        cfg.test_dataloader.dataset.update(ann_file=f'coco/instances_{split}.json',
-                                           data_prefix=dict(img=f'images/{split}/'))
-        cfg.test_evaluator.update(ann_file=f'{cfg.data_root}coco/instances_{split}.json',
-                                  classwise=True)
-        metrics = Runner.from_cfg(cfg).test()
-        if split == 'test':
-            result['seen'] = 100.0 * metrics['coco/bbox_mAP']
-        else:
-            result['unseen'] = 100.0 * float(np.mean([metrics[f'coco/{name}_precision']
-                                                      for name in OVDET_UNSEEN]))
-            result['novel_all'] = 100.0 * metrics['coco/bbox_mAP']
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(work_dir / f'quality_{split}')
+    cfg.load_from = str(checkpoint)
+    cfg.test_dataloader.dataset.update(ann_file=f'coco/instances_{split}.json',
+                                       data_prefix=dict(img=f'images/{split}/'), indices=limit)
+    cfg.test_evaluator.update(ann_file=f'{cfg.data_root}coco/instances_{split}.json',
+                              classwise=True)
+    cfg.log_level = 'WARNING'
+    metrics = Runner.from_cfg(cfg).test()
     init_default_scope('mmseg')
-    return result
+    return metrics
 
 
-def ovdet_rows(work_dirs: Path) -> None:
-    """Print the open-vocabulary detector's table and its RESULT line (seeds present)."""
-    per_seed = {s: ovdet_ap(work_dirs, s) for s in OVDET_SEEDS}
-    per_seed = {s: r for s, r in per_seed.items() if r is not None}
-    if not per_seed:
-        print(f'\nopen-vocabulary detector: no {OVDET_RUN}_seed*/iter_800.pth under {work_dirs}')
-        return
-    print('\nOpen-vocabulary Faster R-CNN (trained on the 6 seen colours, tested with all 8 names),'
-          ' COCO box AP in %')
-    print('| seed | test split (seen) | novel split, all 8 | novel split, unseen (pink, purple) |')
-    print('|---|---|---|---|')
-    for s, r in per_seed.items():
-        print(f'| {s} | {r["seen"]:.1f} | {r["novel_all"]:.1f} | {r["unseen"]:.1f} |')
-    line = []
-    for key, name in (('seen', 'ovdet_ap'), ('unseen', 'ovdet_unseen_ap')):
-        values = [r[key] for r in per_seed.values()]
-        line.append(f'{name}={np.mean(values):.1f} {name}_min={min(values):.1f} '
-                    f'{name}_max={max(values):.1f}')
-    print(f'RESULT {" ".join(line)} ovdet_seeds={",".join(map(str, per_seed))}')
+def denseclip_detector_ap(run: str, kinds: tuple[str, ...]):
+    def measure(work_dirs: Path, seed: int, limit: int | None) -> dict:
+        ckpt = runs.checkpoint(work_dirs, run, seed)
+        metrics = coco_ap(f'configs/denseclip/{run}.py', ckpt, ckpt.parent, limit=limit)
+        return {kind: 100.0 * metrics[f'coco/{kind}_mAP'] for kind in kinds}
+    return (run,), measure
+
+
+UNSEEN_DET = ('pink', 'purple')
+
+
+def ovdet_ap(work_dirs: Path, seed: int, limit: int | None) -> dict:
+    """Seen AP (test split, all 8 names) and unseen AP (novel split, all 8 names; the mean of the
+    per-class AP of pink and purple) in %."""
+    ckpt = runs.checkpoint(work_dirs, runs.OVDET_RUN, seed)
+    config = f'configs/ovdet/{runs.OVDET_RUN}.py'
+    novel = coco_ap(config, ckpt, ckpt.parent, 'novel', limit)
+    return dict(seen=100.0 * coco_ap(config, ckpt, ckpt.parent, 'test', limit)['coco/bbox_mAP'],
+                unseen=100.0 * float(np.mean([novel[f'coco/{c}_precision'] for c in UNSEEN_DET])),
+                novel_all=100.0 * novel['coco/bbox_mAP'])
+
+
+def grounding_acc(work_dirs: Path, seed: int, limit: int | None) -> dict:
+    """GroundVLP on the synthetic RefCOCO-format test split with the open-vocabulary detector of
+    ``seed`` in its slot, and its baselines (tools/benchmark_grounding.py), Acc@0.5 in %."""
+    import benchmark_grounding
+    args = benchmark_grounding.parse_args([
+        '--detector-config', f'configs/ovdet/{runs.OVDET_RUN}.py',
+        '--detector-weights', str(runs.checkpoint(work_dirs, runs.OVDET_RUN, seed)),
+        *(['--limit', str(limit)] if limit else [])])
+    return benchmark_grounding.evaluate(args)
+
+
+# key: (label, (steps needed, measure(work_dirs, seed) -> {metric: value}), {metric: RESULT key})
+TRAINED_DET = dict(
+    denseclip_retinanet=('DenseCLIP RetinaNet (ViT tiny CLIP), test box AP',
+                         denseclip_detector_ap(runs.DET_RUNS[0], ('bbox',)),
+                         dict(bbox='denseclip_retinanet_ap')),
+    denseclip_maskrcnn=('DenseCLIP Mask R-CNN (ViT tiny CLIP), test box / mask AP',
+                        denseclip_detector_ap(runs.DET_RUNS[1], ('bbox', 'segm')),
+                        dict(bbox='denseclip_maskrcnn_box_ap', segm='denseclip_maskrcnn_mask_ap')),
+    denseclip_maskrcnn_rn=('DenseCLIP Mask R-CNN (ResNet tiny CLIP), test box / mask AP',
+                           denseclip_detector_ap(runs.DET_RUNS[2], ('bbox', 'segm')),
+                           dict(bbox='denseclip_maskrcnn_rn_box_ap',
+                                segm='denseclip_maskrcnn_rn_mask_ap')),
+    ovdet=('open-vocabulary Faster R-CNN: seen box AP (test) / unseen pink, purple (novel)',
+           ((runs.OVDET_RUN,), ovdet_ap), dict(seen='ovdet_ap', unseen='ovdet_unseen_ap',
+                                               novel_all='ovdet_novel_ap')),
+    grounding=('GroundVLP (CLIP heat map x that detector), synthetic RefCOCO test Acc@0.5',
+               ((runs.OVDET_RUN,), grounding_acc),
+               dict(groundvlp_acc='groundvlp_acc', groundvlp_gt_acc='groundvlp_gt_acc',
+                    det_top_acc='grounding_det_top_acc',
+                    det_top_gt_acc='grounding_det_top_gt_acc',
+                    heat_alone_acc='grounding_heat_alone_acc',
+                    heat_proposals_acc='grounding_heat_proposals_acc',
+                    clip_crop_acc='grounding_clip_crop_acc', random_acc='grounding_random_acc',
+                    largest_acc='grounding_largest_acc')),
+)
+
+
+def seeds_of(work_dirs: Path, needs: tuple[str, ...], seeds) -> tuple[list[int], list[tuple]]:
+    """The seeds whose steps ``needs`` are all done, and the (step, seed) pairs missing."""
+    missing = [(runs.STEP[n], s) for s in seeds for n in needs
+               if not runs.STEP[n].done(work_dirs, s)]
+    return [s for s in seeds if all(step_seed[1] != s for step_seed in missing)], missing
+
+
+def spread(values) -> tuple[float, float]:
+    """Mean and half the range (NaN-aware)."""
+    values = np.asarray(values, dtype=float)
+    if np.all(np.isnan(values)):
+        return math.nan, math.nan
+    return float(np.nanmean(values)), float((np.nanmax(values) - np.nanmin(values)) / 2)
+
+
+def fmt(x: float | tuple) -> str:
+    if isinstance(x, tuple):
+        mean, half = x
+        return fmt(mean) if math.isnan(half) else f'{fmt(mean)} ± {half:.1f}'
+    return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{x:.1f}'
+
+
+class QualityTable:
+    """The rows, the RESULT entries and the rows skipped (with the commands that fill them)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, list]] = []
+        self.result: dict[str, float] = {}
+        self.skipped: dict[str, list[tuple]] = {}
+
+    def add_segmentation(self, label: str, runs_: list[dict[str, np.ndarray]],
+                         key: str | None, seeds: list[int] | None = None) -> None:
+        """A row of per-split IoU arrays, one dict per seed (one for a training-free row)."""
+        def over_seeds(split: str, classes=None):
+            return spread([mean_iou(r[split], classes) for r in runs_])
+        cells = [over_seeds('test'), over_seeds('test', THINGS), over_seeds('test', STUFF),
+                 over_seeds('novel'), over_seeds('novel', SEEN_THINGS),
+                 over_seeds('novel', NOVEL)]
+        if seeds:
+            label += f' (seeds {", ".join(map(str, seeds))})'
+        self.rows.append((label, cells if seeds else [mean for mean, _ in cells]))
+        if not key:
+            return
+        for suffix, (mean, _) in zip(('', None, None, '_novel', None, '_unseen'), cells):
+            if suffix is not None:
+                self.result[f'{key}{suffix}'] = mean
+        if seeds:  # trained rows: the novel split's seen classes too, and the spreads
+            self.result[f'{key}_seen'] = spread([mean_iou(r['novel'], SEEN) for r in runs_])[0]
+            self.result[f'{key}_spread'] = cells[0][1]
+            self.result[f'{key}_unseen_spread'] = cells[5][1]
+
+    def skip(self, label: str, missing: list[tuple]) -> None:
+        self.skipped[label] = missing
+
+
+def _evaluate(kind: str, key: str, seed: int | None, work_dirs: Path, root: Path,
+              limit: int | None, model: str, weights: str | None):
+    """One row (for one seed) in a worker process: per-split IoU arrays of a segmentation row,
+    or a detection / grounding row's metrics; and the seconds it took."""
+    begun = time.monotonic()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    init_default_scope('mmseg')
+    if kind == 'det':
+        return TRAINED_DET[key][1][1](work_dirs, seed, limit), time.monotonic() - begun
+    short_side = 64
+    if kind == 'free':
+        segmentor = build(model, weights, key)
+    elif kind == 'rn':
+        segmentor, short_side = build(RESNET_MODEL, None, key.removeprefix('rn_')), 128
+    elif kind == 'reco':
+        segmentor = reco_segmentor(RECO_VARIANTS[key][1])
+    else:
+        segmentor = TRAINED_SEG[key][1][1](work_dirs, seed)
+    return ({s: evaluate_segmentation(segmentor.test_step, dataset(root, s, limit, short_side),
+                                      len(CLASSES)) for s in ('test', 'novel')},
+            time.monotonic() - begun)
+
+
+def evaluate_rows(table: QualityTable, root: Path, work_dirs: Path, seeds, limit: int | None,
+                  workers: int, model: str, weights: str | None,
+                  only: list[str] | None = None) -> list[str]:
+    """Every row but the baselines, ``workers`` (row, seed) pairs at a time in separate
+    processes (one thread each): the training-free rows, ReCo (once its index exists) and
+    every trained row over the seeds present. Returns the detection and grounding lines."""
+    # (kind, key, label, steps needed, seeded)
+    rows = [('free', m, f'{m} ({"last-layer tokens" if m == "plain" else "training-free"})',
+             (), False) for m in MODES]
+    if MODEL_ZOO[RESNET_MODEL].weights_path.is_file():
+        rows += [('rn', f'rn_{m}', f'{m} (ResNet tower'
+                  f'{", DenseCLIP attention pool" if m == "plain" else ""})', (), False)
+                 for m in ('plain', 'maskclip')]
+    rows += [('reco', k, label, ('reco_index',), False) for k, (label, _) in RECO_VARIANTS.items()]
+    rows += [('seg', k, label, needs, True) for k, (label, (needs, _)) in TRAINED_SEG.items()]
+    rows += [('det', k, label, needs, True) for k, (label, (needs, _), _) in TRAINED_DET.items()]
+    if only:
+        rows = [row for row in rows if row[1] in only]
+    present = {}
+    for _, key, label, needs, seeded in rows:
+        present[key], missing = seeds_of(work_dirs, needs, seeds if seeded else [None])
+        if missing:
+            table.skip(label, missing)
+    pairs = [(kind, key, seed) for kind, key, *_ in rows for seed in present[key]]
+    print(f'[quality] evaluating {len(pairs)} (row, seed) pairs, {workers} at a time',
+          flush=True)
+    results = {}
+    context = multiprocessing.get_context('spawn')
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+        futures = {pool.submit(_evaluate, kind, key, seed, work_dirs, root, limit, model,
+                               weights): (key, seed) for kind, key, seed in pairs}
+        for done, future in enumerate(as_completed(futures), 1):
+            results[futures[future]], seconds = future.result()
+            key, seed = futures[future]
+            print(f'[quality] evaluated {key}{"" if seed is None else f" seed {seed}"} in '
+                  f'{seconds / 60:.1f} min ({done}/{len(pairs)})', flush=True)
+    lines = []
+    for kind, key, label, _, seeded in rows:
+        if not present[key]:
+            continue
+        per_seed = [results[key, seed] for seed in present[key]]
+        if kind != 'det':
+            table.add_segmentation(label, per_seed, key, present[key] if seeded else None)
+            continue
+        cells = []
+        for metric, result_key in TRAINED_DET[key][2].items():
+            mean, half = spread([r[metric] for r in per_seed])
+            table.result[result_key] = mean
+            table.result[f'{result_key}_spread'] = half
+            cells.append(f'{metric} {fmt((mean, half))}')
+        lines.append(f'| {label} (seeds {", ".join(map(str, present[key]))}) | '
+                     f'{"; ".join(cells)} |')
+    return lines
+
+
+def row_keys() -> list[str]:
+    return [*MODES, *(f'rn_{m}' for m in ('plain', 'maskclip')), *RECO_VARIANTS, *TRAINED_SEG,
+            *TRAINED_DET]
+
+
+def row_needs(keys: list[str]) -> tuple[str, ...]:
+    """The steps the rows ``keys`` are evaluated from."""
+    needs = [n for k, (_, (ns, _)) in TRAINED_SEG.items() if k in keys for n in ns]
+    needs += [n for k, (_, (ns, _), _) in TRAINED_DET.items() if k in keys for n in ns]
+    return (*needs, *(('reco_index',) if set(keys) & set(RECO_VARIANTS) else ()))
+
+
+def training_times(work_dirs: Path, seeds) -> list[str]:
+    """A markdown table of each step's command and recorded time (tools/quality_runs.py)."""
+    lines = ['| step | seeds | wall min per seed (CPU min) | command |', '|---|---|---|---|']
+    total_wall = total_cpu = 0.0
+    for step in runs.STEPS:
+        done = [(s, runs.record(work_dirs, step, s)) for s in (seeds if step.per_seed else [None])]
+        done = [(s, r) for s, r in done if r]
+        if not done:
+            continue
+        total_wall += sum(r['wall_s'] for _, r in done)
+        total_cpu += sum(r['cpu_s'] for _, r in done)
+        times = ' / '.join(f'{r["wall_s"] / 60:.1f} ({r["cpu_s"] / 60:.1f})' for _, r in done)
+        lines.append(f'| {step.name} | {", ".join("-" if s is None else str(s) for s, _ in done)}'
+                     f' | {times} | `{step.shell(seed="$S" if step.per_seed else None)}` |')
+    lines.append(f'\nsteps recorded: {total_wall / 60:.1f} min of process wall time, '
+                 f'{total_cpu / 60:.1f} min CPU (they run two at a time)')
+    return lines
 
 
 def main() -> None:
@@ -422,125 +535,91 @@ def main() -> None:
     parser.add_argument('--data', default='data/synthetic')
     parser.add_argument('--limit', type=int, default=None, help='images per split (default all)')
     parser.add_argument('--work-dirs', default='work_dirs', help='where trained runs are')
-    parser.add_argument('--ovdet-only', action='store_true',
-                        help='only the open-vocabulary detector section')
+    parser.add_argument('--seeds', type=int, nargs='+', default=list(runs.SEEDS))
+    parser.add_argument('--train-missing', action='store_true',
+                        help='first run every missing step of tools/quality_runs.py (resumes '
+                        'an interrupted training)')
+    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1,
+                        help='processes at once, one thread each: the steps of '
+                        '--train-missing and the evaluation of the trained rows')
+    parser.add_argument('--only', nargs='+', metavar='KEY', choices=row_keys(),
+                        help='only these rows (their RESULT keys), e.g. denseclip_agnostic; with '
+                        '--train-missing only their steps are trained')
+    parser.add_argument('--commands', action='store_true',
+                        help="print the trained rows' commands (the README's) and exit")
     args = parser.parse_args()
-    init_default_scope('mmseg')
-    if args.ovdet_only:
-        ovdet_rows(Path(args.work_dirs))
+    if args.commands:
+        print(runs.readme_commands(args.seeds))
         return
-    torch.manual_seed(0)
-    root = Path(args.data)
+    begun = time.monotonic()
+    init_default_scope('mmseg')
+    root, work_dirs = Path(args.data), Path(args.work_dirs)
     if not (root / 'images/novel').is_dir():
         write_dataset(root, counts=COUNTS, seed=0, unlabeled=2000)
     if args.model not in MODEL_ZOO:
         raise SystemExit(f'{args.model} is not a proving-ground model')
+    if args.train_missing:
+        runs.train_missing(work_dirs, args.seeds, workers=args.workers,
+                           names=runs.with_needs(row_needs(args.only)) if args.only else None)
+    trained_minutes = (time.monotonic() - begun) / 60
+    torch.manual_seed(0)
 
     splits = {s: dataset(root, s, args.limit) for s in ('test', 'novel')}
     counts = {s: label_counts(ds) for s, ds in splits.items()}
     train_counts = label_counts(dataset(root, 'train', args.limit))
-    rows, result = [], {}
+    table = QualityTable()
 
-    def add(name: str, per_split: dict[str, np.ndarray], key: str | None) -> None:
-        t, n = per_split['test'], per_split['novel']
-        rows.append((name, mean_iou(t), mean_iou(t, THINGS), mean_iou(t, STUFF), mean_iou(n),
-                     mean_iou(n, SEEN_THINGS), mean_iou(n, NOVEL)))
-        if key:
-            result[key] = mean_iou(t)
-            result[f'{key}_things'] = mean_iou(t, THINGS)
-            result[f'{key}_novel'] = mean_iou(n)
-            result[f'{key}_unseen'] = mean_iou(n, NOVEL)
-            result[f'{key}_seen'] = mean_iou(n, SEEN)
-
-    add('uniform chance', {s: uniform_chance_iou(c) for s, c in counts.items()}, 'chance')
-    add('majority class (train)', {s: majority_iou(train_counts, c) for s, c in counts.items()},
-        'majority')
-    segmentors = {mode: build(args.model, args.weights, mode) for mode in MODES}
-    fill = {s: evaluate_segmentation(global_fill_predictor(segmentors['plain']), ds, len(CLASSES))
+    table.add_segmentation('uniform chance', [{s: uniform_chance_iou(c)
+                                               for s, c in counts.items()}], 'chance')
+    table.add_segmentation('majority class (train)', [{s: majority_iou(train_counts, c)
+                                                       for s, c in counts.items()}], 'majority')
+    plain = build(args.model, args.weights, 'plain')
+    fill = {s: evaluate_segmentation(global_fill_predictor(plain), ds, len(CLASSES))
             for s, ds in splits.items()}
-    add('global fill (whole-image class)', fill, 'global_fill')
-    for mode, seg in segmentors.items():
-        per_split = {s: evaluate_segmentation(seg.test_step, ds, len(CLASSES))
-                     for s, ds in splits.items()}
-        add(f'{mode} ({"last-layer tokens" if mode == "plain" else "training-free"})',
-            per_split, mode)
-    for key, (name, overrides, label) in TRAINED_SEG.items():
-        model = trained_segmentor(Path(args.work_dirs), name, overrides)
-        if model is not None:
-            add(f'{label} (trained on seen classes, 400 iterations)',
-                {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
-                 for s, ds in splits.items()}, key)
-    for key, (label, *variant) in OVSEG_VARIANTS.items():
-        model = trained_ovseg(Path(args.work_dirs), *variant)
-        if model is not None:
-            add(label, {s: evaluate_segmentation(model.test_step, ds, len(CLASSES))
-                        for s, ds in splits.items()}, key)
-    reco_extra = reco_rows(splits, Path(args.work_dirs), add)
-    extra = retrieval_and_auc(segmentors['plain'], root, args.limit)
-    det_ap = {key: trained_detector_ap(Path(args.work_dirs), run, kinds)
-              for key, (run, kinds) in DET_RUNS.items()}
-    rn = RESNET_MODEL if MODEL_ZOO[RESNET_MODEL].weights_path.is_file() else None
-    if rn:
-        rn_splits = {s: dataset(root, s, args.limit, short_side=128) for s in splits}
-        for mode in ('plain', 'maskclip'):
-            seg = build(rn, None, mode)
-            add(f'{mode} (ResNet tower{", DenseCLIP attention pool" if mode == "plain" else ""})',
-                {s: evaluate_segmentation(seg.test_step, ds, len(CLASSES))
-                 for s, ds in rn_splits.items()}, f'rn_{mode}')
+    table.add_segmentation('global fill (whole-image class)', [fill], 'global_fill')
+    extra = retrieval_and_auc(plain, root, args.limit)
+    detection_lines = evaluate_rows(table, root, work_dirs, args.seeds, args.limit, args.workers,
+                                    args.model, args.weights, args.only)
 
     print(f'\nSynthetic proving ground, {args.model}; mIoU in % (test: {len(splits["test"])} '
-          f'images, novel: {len(splits["novel"])} images)\n')
+          f'images, novel: {len(splits["novel"])} images); trained rows: mean ± half the range '
+          'over the seeds\n')
     print('| method | test all | test objects | test stuff | novel all | novel seen objects '
           '| novel unseen (pink, purple) |')
     print('|---|---|---|---|---|---|---|')
     # 'novel seen objects' and 'unseen' split the novel split's things: the six colours every
     # training split has, and the two no segmentation training ever labels.
-    for name, *values in rows:
+    for name, values in table.rows:
         print(f'| {name} | ' + ' | '.join(fmt(v) for v in values) + ' |')
+    if detection_lines:
+        print('\n| detection and grounding (trained rows) | mean ± half the range |\n|---|---|')
+        print('\n'.join(detection_lines))
     print(f'\ncaption->image retrieval top-1 within 64: {extra["retrieval_top1"]:.1f}% '
           '(chance 1.6%)')
     print('whole-image presence AUC: ' + ', '.join(
         f'{k.replace("_auc", "")} {extra[k]:.3f}' for k in
         ('stuff_auc', 'object_auc', 'pattern_auc', 'shape_auc')))
-    for key, ap in det_ap.items():
-        if ap is not None:
-            print(f'{DET_RUNS[key][0]} (800 iterations), test split AP: '
-                  + ', '.join(f'{kind} {value:.1f}' for kind, value in ap.items()))
-    keys = ['maskclip', 'sclip', 'clearclip', 'naclip']
-    line = ' '.join(f'{k}={result[k]:.1f}' for k in keys)
-    line += (f' maskclip_things={result["maskclip_things"]:.1f} chance_miou={result["chance"]:.1f}'
-             f' global_fill_miou={result["global_fill"]:.1f}'
-             f' retrieval_top1={extra["retrieval_top1"]:.1f}'
-             f' object_auc={extra["object_auc"]:.3f}')
-    line += ' ' + ' '.join(f'{k}_novel={result[f"{k}_novel"]:.1f}' for k in keys)
-    line += ' ' + ' '.join(f'{k}_unseen={result[f"{k}_unseen"]:.1f}' for k in keys)
-    for key in ('denseclip_seg', 'clip_fpn_seg'):
-        if key in result:
-            line += f' {key}={result[key]:.1f}'
-    if det_ap['denseclip_retinanet'] is not None:
-        line += f' denseclip_retinanet_ap={det_ap["denseclip_retinanet"]["bbox"]:.1f}'
-    for key in ('denseclip_maskrcnn', 'denseclip_maskrcnn_rn'):
-        if det_ap[key] is not None:
-            line += (f' {key}_box_ap={det_ap[key]["bbox"]:.1f}'
-                     f' {key}_mask_ap={det_ap[key]["segm"]:.1f}')
-    if rn:
-        line += ' ' + ' '.join(f'rn_{m}={result[f"rn_{m}"]:.1f} rn_{m}_things='
-                               f'{result[f"rn_{m}_things"]:.1f}' for m in ('plain', 'maskclip'))
-    for key in ('denseclip_agnostic', 'denseclip_agnostic_head'):
-        if key in result:
-            line += (f' {key}_seen={result[f"{key}_seen"]:.1f}'
-                     f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
-    for key in OVSEG_VARIANTS:
-        if key in result:
-            line += (f' {key}={result[key]:.1f} {key}_novel_seen={result[f"{key}_seen"]:.1f}'
-                     f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
-    for key in (*RECO_VARIANTS, 'reco_plus'):      # ReCo (issue 12)
-        if key in result:
-            line += (f' {key}={result[key]:.1f} {key}_novel={result[f"{key}_novel"]:.1f}'
-                     f' {key}_unseen={result[f"{key}_unseen"]:.1f}')
-    line += ''.join(f' {key}={value:.1f}' for key, value in reco_extra.items())
-    print(f'RESULT {line}')
-    ovdet_rows(Path(args.work_dirs))
+    if table.skipped:
+        print(f'\nSKIPPED ({len(table.skipped)} trained rows, or some of their seeds): their runs '
+              f'are missing under {work_dirs}. `python tools/benchmark_quality.py --train-missing` '
+              'fills them all; or run:')
+        for label, missing in table.skipped.items():
+            print(f'  - {label}: needs ' + ', '.join(
+                f'{step.name}{"" if s is None else f" seed {s}"}' for step, s in missing))
+        every = [pair for missing in table.skipped.values() for pair in missing]
+        print('\n'.join(f'    {c}' for c in runs.fill_commands(work_dirs, every)))
+    print('\nTraining time of the trained rows (tools/quality_runs.py records):')
+    print('\n'.join(training_times(work_dirs, args.seeds)))
+    print(f'\nthis run: {trained_minutes:.1f} min training, '
+          f'{(time.monotonic() - begun) / 60 - trained_minutes:.1f} min evaluating; '
+          f'{len(table.rows) + len(detection_lines)} rows, {len(table.skipped)} skipped')
+    if args.limit:
+        print(f'!! --limit {args.limit}: a smoke test; detection AP counts the objects of the '
+              'images left out as missed')
+    result = dict(table.result, retrieval_top1=extra['retrieval_top1'],
+                  object_auc=extra['object_auc'])
+    print('RESULT ' + ' '.join(
+        f'{k}={v:.3f}' if k.endswith('_auc') else f'{k}={v:.1f}' for k, v in result.items()))
 
 
 if __name__ == '__main__':

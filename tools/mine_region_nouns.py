@@ -11,7 +11,7 @@ written last, atomically: an interrupted run leaves no table.
 Example (the proving ground; the OVSeg trained on the seen classes):
     python tools/mine_region_nouns.py \
         configs/ovseg/ovseg_clip-synthetic-tiny_400it_synthetic-64.py \
-        work_dirs/ovseg_seed0/iter_400.pth \
+        work_dirs/seed0/ovseg_clip-synthetic-tiny_400it_synthetic-64/iter_400.pth \
         --captions data/synthetic/coco/captions_train.json \
         --images data/synthetic/images/train --out data/synthetic/region_nouns
 """
