@@ -3,7 +3,9 @@ embeddings of names given at call time (ViLD-text / Detic on mmdet 3.x)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
+import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
@@ -13,6 +15,7 @@ from torch import Tensor
 
 from ...registry import DET_MODELS
 from ..text import Vocabulary, resolve_class_names
+from .vild_image_ensemble import ViLDImageEnsemble
 
 
 def _running_dataset_classes() -> list[str] | None:
@@ -46,6 +49,11 @@ class OpenVocabFasterRCNN(TwoStageDetector):
     classes and is tested on more). Text embeddings come from the backbone CLIP's frozen text
     tower through the library's :class:`TextEmbedder` (templates, memory and disk cache).
 
+    The names it was trained on (its base classes) are recorded by :meth:`loss` and kept in
+    the checkpoint (:attr:`train_classes`, the module's extra state). With ``image_ensemble``,
+    predictions ensemble the text head with the frozen CLIP's scores of each proposal's crops
+    (ViLD-image, :class:`ViLDImageEnsemble`), weighting the text head more on the base classes.
+
     Args:
         backbone: a :class:`CLIPPyramidBackbone` config.
         neck: the FPN; ``in_channels=None`` fills in the backbone's.
@@ -53,12 +61,16 @@ class OpenVocabFasterRCNN(TwoStageDetector):
             (its ``embed_dim`` is filled in from the CLIP).
         class_names: a list or names file (synonyms joined by ``;``); None: the dataset's.
         text: keyword arguments of :class:`TextEmbedder` (``templates``, ``cache_dir``).
+        image_ensemble: keyword arguments of :class:`ViLDImageEnsemble` (``weight``,
+            ``crop_scales``, ``temperature``, ``base_classes``); None (default): the text head
+            alone. Needs the data preprocessor to normalise with CLIP's mean and std.
         train_cfg, test_cfg, data_preprocessor, init_cfg: mmdet's.
     """
 
     def __init__(self, *, backbone: ConfigType, neck: ConfigType, rpn_head: ConfigType,
                  roi_head: ConfigType, class_names: str | Sequence[str] | None = None,
-                 text: dict | None = None, train_cfg: OptConfigType = None,
+                 text: dict | None = None, image_ensemble: dict | None = None,
+                 train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None, data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         clip_backbone = DET_MODELS.build(backbone)
@@ -74,6 +86,29 @@ class OpenVocabFasterRCNN(TwoStageDetector):
                          init_cfg=init_cfg)
         self.text = clip_backbone.text_embedder(**(text or {}))
         self._class_names = resolve_class_names(class_names)
+        self.train_classes: list[str] | None = None
+        self.image_ensemble = None
+        if image_ensemble is not None:
+            self.image_ensemble = ViLDImageEnsemble(clip=backbone['clip'], **image_ensemble)
+            self._check_clip_normalisation()
+
+    def _check_clip_normalisation(self) -> None:
+        """The crops are cut from the preprocessed input, so it must be CLIP's input."""
+        from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+        pre = self.data_preprocessor
+        expected = [torch.tensor(v).view(-1, 1, 1) * 255
+                    for v in (OPENAI_DATASET_MEAN, OPENAI_DATASET_STD)]
+        if not (getattr(pre, '_enable_normalize', False)
+                and all(torch.allclose(a.float().cpu(), b, atol=0.05)
+                        for a, b in zip((pre.mean, pre.std), expected))):
+            raise ValueError('image_ensemble crops the preprocessed input for CLIP: the data '
+                             "preprocessor must normalise with CLIP's mean and std (x 255)")
+
+    def get_extra_state(self) -> dict:
+        return {'train_classes': self.train_classes}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.train_classes = state.get('train_classes')
 
     @property
     def class_names(self) -> list[str] | None:
@@ -102,7 +137,9 @@ class OpenVocabFasterRCNN(TwoStageDetector):
         return vocab if device is None else vocab.to(device)
 
     def loss(self, batch_inputs: Tensor, batch_data_samples: SampleList) -> dict:
-        with self.roi_head.bbox_head.vocabulary(self.vocabulary(device=batch_inputs.device)):
+        vocab = self.vocabulary(device=batch_inputs.device)
+        self.train_classes = list(vocab.class_names)
+        with self.roi_head.bbox_head.vocabulary(vocab):
             return super().loss(batch_inputs, batch_data_samples)
 
     def predict(self, batch_inputs: Tensor, batch_data_samples: SampleList,
@@ -112,5 +149,19 @@ class OpenVocabFasterRCNN(TwoStageDetector):
         Args:
             texts: this call's class entries, any number, synonyms joined by ``;``.
         """
-        with self.roi_head.bbox_head.vocabulary(self.vocabulary(texts, batch_inputs.device)):
+        vocab = self.vocabulary(texts, batch_inputs.device)
+        head = self.roi_head.bbox_head
+        with head.vocabulary(vocab), head.rescoring(self._image_rescoring(batch_inputs, vocab)):
             return super().predict(batch_inputs, batch_data_samples, rescale=rescale)
+
+    def _image_rescoring(self, batch_inputs: Tensor, vocab: Vocabulary):
+        """The box head's ``rescore(rois, probs)`` of the ViLD-image ensemble, or None."""
+        ensemble = self.image_ensemble
+        if ensemble is None:
+            return None
+        base = ensemble.base_classes or self.train_classes
+        if not base:
+            raise ValueError(
+                'image_ensemble needs the base (training) classes: this checkpoint records none '
+                '(trained before they were recorded); set image_ensemble.base_classes')
+        return partial(ensemble, batch_inputs, vocab=vocab, is_base=ensemble.is_base(vocab, base))

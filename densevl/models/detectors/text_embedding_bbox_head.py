@@ -3,11 +3,14 @@ Detic): ``logits = temperature * cos(proj(region), [text; background])``."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
+from mmdet.models.layers import multiclass_nms
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from ...registry import DET_MODELS
@@ -25,7 +28,8 @@ class TextEmbeddingBBoxHead(Shared2FCBBoxHead):
     agnostic, so nothing else depends on the vocabulary. The vocabulary is set per call with
     :meth:`vocabulary`; a class with synonyms takes the best of its queries' logits
     (:meth:`Vocabulary.pool_synonyms`). ``num_classes`` follows the vocabulary (the background
-    column is last, as mmdet expects).
+    column is last, as mmdet expects). At test time :meth:`rescoring` may replace the softmax
+    probabilities of the RoIs before NMS (the detector's ViLD-image ensemble).
 
     Args:
         embed_dim: CLIP's joint embedding dimension (the text embeddings' width).
@@ -47,6 +51,7 @@ class TextEmbeddingBBoxHead(Shared2FCBBoxHead):
         self.fc_cls = nn.Linear(self.cls_last_dim, self.embed_dim)
         self.bg_embedding = nn.Parameter(F.normalize(torch.randn(self.embed_dim), dim=0))
         self._vocab: Vocabulary | None = None
+        self._rescore: Callable[[Tensor, Tensor], Tensor] | None = None
 
     @contextlib.contextmanager
     def vocabulary(self, vocab: Vocabulary) -> Iterator[None]:
@@ -60,6 +65,21 @@ class TextEmbeddingBBoxHead(Shared2FCBBoxHead):
             yield
         finally:
             self._vocab, self.num_classes = saved
+
+    @contextlib.contextmanager
+    def rescoring(self, rescore: Callable[[Tensor, Tensor], Tensor] | None) -> Iterator[None]:
+        """Inside the ``with`` block, predictions score the RoIs with
+        ``rescore(rois, probs)`` instead of the softmax ``probs`` (None: the softmax).
+
+        Shapes:
+            rois ``(N, 5)`` (batch index, box in the input's pixels), probs ``(N, K + 1)``
+            (background last) -> ``(N, K + 1)``.
+        """
+        saved, self._rescore = self._rescore, rescore
+        try:
+            yield
+        finally:
+            self._rescore = saved
 
     def text_logits(self, region_embeddings: Tensor) -> Tensor:
         """``temperature * cos`` with the classes (synonyms pooled) and the background, last.
@@ -79,3 +99,21 @@ class TextEmbeddingBBoxHead(Shared2FCBBoxHead):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         region_embeddings, bbox_pred = super().forward(x)   # fc_cls: the projection
         return self.text_logits(region_embeddings), bbox_pred
+
+    def _predict_by_feat_single(self, roi: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                                img_meta: dict, rescale: bool = False,
+                                rcnn_test_cfg: ConfigDict | None = None) -> InstanceData:
+        if self._rescore is None or roi.shape[0] == 0:
+            return super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta,
+                                                   rescale, rcnn_test_cfg)
+        # mmdet's decoding without NMS, then its NMS on the new scores
+        raw = super()._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale, None)
+        scores = self._rescore(roi, raw.scores)
+        if rcnn_test_cfg is None:
+            raw.scores = scores
+            return raw
+        det_bboxes, det_labels = multiclass_nms(
+            raw.bboxes, scores, rcnn_test_cfg.score_thr, rcnn_test_cfg.nms,
+            rcnn_test_cfg.max_per_img, box_dim=4)
+        return InstanceData(bboxes=det_bboxes[:, :-1], scores=det_bboxes[:, -1],
+                            labels=det_labels)
