@@ -5,10 +5,7 @@
 # model.detector.weights=PATH). The categories of this world are colours, so the subject's noun
 # phrase is mapped to a category (category_from='phrase'), as tools/benchmark_grounding.py's
 # groundvlp_acc row does. Acc@0.5 per sentence.
-_base_ = ['../_base_/default_runtime_det.py']
-custom_imports = dict(
-    imports=['densevl.models.mm_adapters', 'densevl.datasets.mm_datasets'],
-    allow_failed_imports=False)
+_base_ = ['../_base_/default_runtime_det.py', '../_base_/datasets/refcoco_grounding.py']
 
 model = dict(
     type='GroundVLP',
@@ -24,24 +21,8 @@ model = dict(
     predicted_score_thr=0.3,
     gt_score_thr=0.15)
 
-test_pipeline = [
-    dict(type='PackDetInputs',
-         meta_keys=('img_path', 'img_id', 'height', 'width', 'text', 'ref_id', 'ann_id',
-                    'sent_id', 'category', 'gt_bbox'))
-]
 test_dataloader = dict(
-    batch_size=16,
     num_workers=0,
     persistent_workers=False,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='RefCOCOGroundingDataset',
-        data_root='data/synthetic/refcoco/',
-        split_file='refs(synthetic).p',
-        ann_file='instances.json',
-        split='test',
-        data_prefix=dict(img_path='../images'),
-        pipeline=test_pipeline))
-test_evaluator = dict(type='GroundingAccuracyMetric')
-test_cfg = dict(type='TestLoop')
+    dataset=dict(data_root='data/synthetic/refcoco/', split_file='refs(synthetic).p',
+                 split='test', data_prefix=dict(img_path='../images')))

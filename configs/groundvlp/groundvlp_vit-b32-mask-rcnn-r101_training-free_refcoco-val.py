@@ -5,10 +5,7 @@
 # the COCO-trained DenseCLIP Mask R-CNN R101 (configs/denseclip/README_detection.md converts its
 # released checkpoint), standing in for the reference's Detic. The subject's head noun is mapped
 # to a COCO category (GroundVLP's rule). Data layout: configs/groundvlp/README.md.
-_base_ = ['../_base_/default_runtime_det.py']
-custom_imports = dict(
-    imports=['densevl.models.mm_adapters', 'densevl.datasets.mm_datasets'],
-    allow_failed_imports=False)
+_base_ = ['../_base_/default_runtime_det.py', '../_base_/datasets/refcoco_grounding.py']
 
 model = dict(
     type='GroundVLP',
@@ -20,25 +17,3 @@ model = dict(
     category_from='subject',
     predicted_score_thr=0.3,
     gt_score_thr=0.15)
-
-test_pipeline = [
-    dict(type='PackDetInputs',
-         meta_keys=('img_path', 'img_id', 'height', 'width', 'text', 'ref_id', 'ann_id',
-                    'sent_id', 'category', 'gt_bbox'))
-]
-test_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='RefCOCOGroundingDataset',
-        data_root='data/refcoco/',
-        split_file='refs(unc).p',
-        ann_file='instances.json',
-        split='val',
-        data_prefix=dict(img_path='../coco/train2014'),
-        pipeline=test_pipeline))
-test_evaluator = dict(type='GroundingAccuracyMetric')
-test_cfg = dict(type='TestLoop')
