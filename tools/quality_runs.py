@@ -234,8 +234,12 @@ def train_missing(work_dirs: Path, seeds=SEEDS, workers: int = 2, python: str = 
     start_all = time.monotonic()
 
     def ready(step: Step, seed: int | None) -> bool:
-        return all(by_name[n].done(work_dirs, seed if by_name[n].per_seed else None)
-                   for n in step.needs)
+        # a need is ready when its output exists and its process has ended (a training writes
+        # its checkpoint before its last files)
+        busy = {(s.name, s_seed) for s, s_seed, *_ in running.values()}
+        return all(by_name[n].done(work_dirs, need_seed) and (n, need_seed) not in busy
+                   for n in step.needs
+                   for need_seed in [seed if by_name[n].per_seed else None])
 
     while todo or running:
         while not failed and len(running) < workers:
