@@ -372,8 +372,8 @@ TRAINED_DET = dict(
 
 
 # rows evaluated only when --only names them (their cost; still listed as left out)
-OPT_IN = dict(ovdet_vild='its per-proposal CLIP crops take about 1.4 s an image on this CPU '
-              '(~20 min a seed)')
+OPT_IN = dict(ovdet_vild='its per-proposal CLIP crops take about 14 min a seed on this 2-core '
+              'CPU')
 
 
 def seeds_of(work_dirs: Path, needs: tuple[str, ...], seeds) -> tuple[list[int], list[tuple]]:
