@@ -3,7 +3,8 @@
 The synthetic world's RefCOCO-format split (``data/synthetic/refcoco``: ``refs(synthetic).p`` and
 ``instances.json``; its categories are the 8 colours) is grounded with
 :class:`~densevl.apis.GroundingInferencer`: the CLIP heat map of ``clip-synthetic-tiny`` (ViT
-relevancy) and the DenseCLIP Mask R-CNN proving-ground detector. Acc@0.5 per sentence
+relevancy) and, by default, the open-vocabulary Faster R-CNN of the proving ground (seed 0 of
+``tools/quality_runs.py``; ``make quality`` trains it). Acc@0.5 per sentence
 (:func:`~densevl.evaluation.grounding_accuracy.refcoco_iou`), rows:
 
 * ``groundvlp_acc`` — predicted category. The categories here are colours, so the head noun
@@ -41,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import quality_runs as runs  # noqa: E402  (tools/, beside this script)
+
 from densevl.apis import GroundingInferencer  # noqa: E402
 from densevl.apis.grounding_inferencer import GT_SCORE_THRESHOLD, PREDICTED_SCORE_THRESHOLD  # noqa: E402,E501
 from densevl.apis.image_io import load_image  # noqa: E402
@@ -48,8 +51,8 @@ from densevl.datasets.refcoco_grounding import RefCOCOGroundingDataset  # noqa: 
 from densevl.evaluation.grounding_accuracy import refcoco_iou  # noqa: E402
 from densevl.models.grounding import box_heat_scores  # noqa: E402
 
-DETECTOR_CONFIG = 'configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py'
-DETECTOR_WEIGHTS = f'work_dirs/{Path(DETECTOR_CONFIG).stem}/iter_800.pth'
+DETECTOR_CONFIG = f'configs/ovdet/{runs.OVDET_RUN}.py'
+DETECTOR_WEIGHTS = str(runs.STEP[runs.OVDET_RUN].output_path(Path('work_dirs'), 0))
 ROWS = ('groundvlp_acc', 'groundvlp_noun_acc', 'groundvlp_gt_acc', 'random_acc', 'largest_acc',
         'det_top_acc', 'det_top_gt_acc', 'heat_alone_acc', 'heat_proposals_acc', 'clip_crop_acc')
 
@@ -165,7 +168,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not osp.isfile(args.detector_weights):
         print(f'error: no detector checkpoint at {args.detector_weights}; train it with '
-              f'tools/train.py {args.detector_config}', file=sys.stderr)
+              f'tools/train.py {args.detector_config} (the default one: '
+              'tools/benchmark_quality.py --train-missing --only ovdet)', file=sys.stderr)
         return 2
     results = evaluate(args)
     width = max(len(r) for r in ROWS)

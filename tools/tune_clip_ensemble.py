@@ -10,7 +10,7 @@ only favour the head.
 Example (the proving ground; the README's grid):
     python tools/tune_clip_ensemble.py \
         configs/denseclip/denseclip-agnostic_clip-synthetic-tiny_400it_synthetic-64.py \
-        work_dirs/denseclip-agnostic_clip-synthetic-tiny_400it_synthetic-64/iter_400.pth \
+        work_dirs/seed0/denseclip-agnostic_clip-synthetic-tiny_400it_synthetic-64/iter_400.pth \
         --split images/test:annotations/test --split images/novel:annotations/novel
 
 Each row gives, per split, the mIoU over all classes, the trained classes and the others (no
