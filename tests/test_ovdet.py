@@ -153,6 +153,22 @@ def test_train_then_test_tool_with_texts(trained):
     assert 'coco/bbox_mAP' in log
 
 
+def test_checkpoint_from_before_the_recorded_vocabulary_loads(trained, tmp_path):
+    """Checkpoints trained before the training vocabulary was recorded (no ``_extra_state``)
+    load strictly, as the inferencer and GroundVLP's detector slot load them."""
+    from densevl.apis import OpenVocabDetInferencer
+
+    checkpoint, test_config, _ = trained
+    old = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    del old['state_dict']['_extra_state']
+    torch.save(old, tmp_path / 'old.pth')
+    det = OpenVocabDetInferencer(str(test_config), str(tmp_path / 'old.pth'), device='cpu')
+    assert det.model.train_classes is None
+    state = det.model.state_dict()
+    assert torch.equal(state['roi_head.bbox_head.bg_embedding'],
+                       old['state_dict']['roi_head.bbox_head.bg_embedding'])
+
+
 def test_inferencer_with_texts(trained, tmp_path):
     from densevl.apis import OpenVocabDetInferencer
 

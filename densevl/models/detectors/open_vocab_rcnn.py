@@ -110,6 +110,16 @@ class OpenVocabFasterRCNN(TwoStageDetector):
     def set_extra_state(self, state: dict) -> None:
         self.train_classes = state.get('train_classes')
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        # checkpoints written before the training vocabulary was recorded load strictly too
+        # (train_classes stays unknown: image_ensemble.base_classes must name it)
+        key = f'{prefix}_extra_state'
+        if key not in state_dict and key in missing_keys:
+            missing_keys.remove(key)
+
     @property
     def class_names(self) -> list[str] | None:
         """The default vocabulary; None: the running dataset's classes."""
