@@ -31,7 +31,7 @@ and the chosen one beside the heat map; the detector threshold is halved until a
         --model clip-synthetic-tiny --detector DET_CONFIG --detector-weights CHECKPOINT
 
 with ``DET_CONFIG`` e.g.
-``configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py``.
+``configs/ovdet/ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128.py``.
 """
 from __future__ import annotations
 
@@ -174,7 +174,7 @@ def ground(args: argparse.Namespace, image_path: Path) -> int:
         return 2
     if not args.detector:
         print('error: --task ground needs --detector CONFIG (a detection config such as configs/'
-              'denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py)',
+              'ovdet/ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128.py)',
               file=sys.stderr)
         return 2
     from densevl.apis import GroundingInferencer

@@ -16,7 +16,7 @@ from densevl.models.grounding import OfflineExpressionParser
 
 ROOT = Path(__file__).resolve().parents[1]
 DET_CONFIG = str(ROOT / 'configs' / 'denseclip'
-                 / 'mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py')
+                 / 'mask-rcnn_denseclip_clip-synthetic-tiny_400it_synthetic-128.py')
 NAMES = ['red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink', 'white']
 
 

@@ -20,6 +20,7 @@ Where they cannot be tiny, or are not tested:
 """
 from __future__ import annotations
 
+import random
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from densevl.apis.mmdet_grounding_detectors import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DET_CONFIG = str(ROOT / 'configs' / 'denseclip'
-                 / 'mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py')
+                 / 'mask-rcnn_denseclip_clip-synthetic-tiny_400it_synthetic-128.py')
 NAMES = ['red', 'blue star', 'green ring']
 RELEASED = {
     'glip': 'mmdet::glip/glip_atss_swin-t_a_fpn_dyhead_pretrain_obj365.py',
@@ -104,6 +105,8 @@ def tiny(request, bert, tmp_path_factory):
     """``(kind, config path, cfg_options, slot)``: the slot built from the config's dict."""
     config = write_tiny_config(request.param, tmp_path_factory.mktemp('cfg') / 'tiny.py')
     options = {BERT_KEY: bert}
+    random.seed(0)
+    np.random.seed(0)
     torch.manual_seed(0)
     slot = build_detector_slot(dict(config=config, class_names=NAMES, cfg_options=options),
                                device='cpu')

@@ -36,13 +36,13 @@ def test_shell_form_expands_the_seed():
     assert 'randomness.seed=$S' in line and "'" not in line
 
 
-def _step(name, output, needs=(), fail=False, per_seed=True):
+def _step(name, output, needs=(), fail=False, per_seed=True, minutes=1.0):
     """A step whose command writes its output (or fails), recording its argv."""
     code = ('import sys, pathlib; p = pathlib.Path(sys.argv[1]); '
             'p.parent.mkdir(parents=True, exist_ok=True); '
             + ('sys.exit(3)' if fail else 'p.write_text(" ".join(sys.argv[2:]))'))
     return runs.Step(name, ('-c', code, output, '{seed}'), output, needs=needs,
-                     per_seed=per_seed, trains=False)
+                     per_seed=per_seed, trains=False, minutes=minutes)
 
 
 def test_train_missing_runs_needs_first_records_times_and_skips_done(tmp_path, capsys):
@@ -67,7 +67,7 @@ def test_train_missing_runs_needs_first_records_times_and_skips_done(tmp_path, c
 
 
 def test_a_failed_step_stops_the_procedure_and_keeps_finished_outputs(tmp_path):
-    steps = (_step('ok', '{run}/out.txt'), _step('bad', '{run}/out.txt', fail=True),
+    steps = (_step('ok', '{run}/out.txt', minutes=5.0), _step('bad', '{run}/out.txt', fail=True),
              _step('after', '{run}/out.txt', needs=('bad',)))
     with pytest.raises(SystemExit, match='1 step.*failed: bad seed 0'):
         runs.train_missing(tmp_path, seeds=(0,), workers=1, python=sys.executable, steps=steps)
@@ -92,3 +92,17 @@ def test_fill_commands_lists_needs_first_once(tmp_path):
     by_name = {s.name: s for s in steps}
     commands = runs.fill_commands(tmp_path, [(by_name['b'], 0), (by_name['c'], 0)], steps)
     assert [c.split()[-2].split('/')[-2] for c in commands] == ['a', 'b', 'c']
+
+
+def test_the_longest_chains_start_first(tmp_path, capsys):
+    """With one worker, the head of the longest chain of minutes runs first, then its chain
+    as needs allow, and a short step with nothing after it waits."""
+    steps = (_step('short', '{run}/out.txt', minutes=5.0),
+             _step('head', '{run}/out.txt', minutes=1.0),
+             _step('tail', '{run}/out.txt', needs=('head',), minutes=6.0))
+    assert runs.chain_minutes(steps) == dict(short=5.0, head=7.0, tail=6.0)
+    runs.train_missing(tmp_path, seeds=(0,), workers=1, python=sys.executable, steps=steps)
+    started = [line.split(' start ')[1].split()[0] for line in capsys.readouterr().out.splitlines()
+               if ' start ' in line]
+    assert started == ['head', 'tail', 'short']
+

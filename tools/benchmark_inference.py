@@ -273,7 +273,7 @@ def report_ovseg(args) -> dict[str, str]:
 
 
 GROUNDING_DETECTOR = (Path(__file__).resolve().parents[1] / 'configs' / 'denseclip'
-                      / 'mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py')
+                      / 'mask-rcnn_denseclip_clip-synthetic-tiny_400it_synthetic-128.py')
 GROUNDING_EXPRESSIONS = ('the man in red shirt on the left', 'second banana from right',
                          'a white dog lying on the sofa', 'the large blue car behind the bus')
 

@@ -339,16 +339,18 @@ def grounding_acc(work_dirs: Path, seed: int, limit: int | None) -> dict:
     return benchmark_grounding.evaluate(args)
 
 
+DET_RUN = list(runs.DET_RUNS)  # RetinaNet, Mask R-CNN, Mask R-CNN on the ResNet tiny CLIP
 # key: (label, (steps needed, measure(work_dirs, seed) -> {metric: value}), {metric: RESULT key})
 TRAINED_DET = dict(
-    denseclip_retinanet=('DenseCLIP RetinaNet (ViT tiny CLIP), test box AP',
-                         denseclip_detector_ap(runs.DET_RUNS[0], ('bbox',)),
+    denseclip_retinanet=('DenseCLIP RetinaNet (ViT tiny CLIP, 800 iterations), test box AP',
+                         denseclip_detector_ap(DET_RUN[0], ('bbox',)),
                          dict(bbox='denseclip_retinanet_ap')),
-    denseclip_maskrcnn=('DenseCLIP Mask R-CNN (ViT tiny CLIP), test box / mask AP',
-                        denseclip_detector_ap(runs.DET_RUNS[1], ('bbox', 'segm')),
+    denseclip_maskrcnn=('DenseCLIP Mask R-CNN (ViT tiny CLIP, 400 iterations), test box / mask AP',
+                        denseclip_detector_ap(DET_RUN[1], ('bbox', 'segm')),
                         dict(bbox='denseclip_maskrcnn_box_ap', segm='denseclip_maskrcnn_mask_ap')),
-    denseclip_maskrcnn_rn=('DenseCLIP Mask R-CNN (ResNet tiny CLIP), test box / mask AP',
-                           denseclip_detector_ap(runs.DET_RUNS[2], ('bbox', 'segm')),
+    denseclip_maskrcnn_rn=('DenseCLIP Mask R-CNN (ResNet tiny CLIP, 400 iterations), test box / '
+                           'mask AP',
+                           denseclip_detector_ap(DET_RUN[2], ('bbox', 'segm')),
                            dict(bbox='denseclip_maskrcnn_rn_box_ap',
                                 segm='denseclip_maskrcnn_rn_mask_ap')),
     ovdet=('open-vocabulary Faster R-CNN: seen box AP (test) / unseen pink, purple (novel)',

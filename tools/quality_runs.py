@@ -19,7 +19,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +38,8 @@ class Step:
     the step has finished; ``needs`` names steps that must finish first (of the same seed, or
     seedless ones). A seedless step (``per_seed=False``) runs once, its outputs outside
     ``WORK_DIRS``. ``trains`` marks ``tools/train.py`` steps, resumed when interrupted.
+    ``minutes`` is the CPU time the step took on the 2-core machine with one thread (its
+    records); :func:`train_missing` starts the steps that head the longest chains first.
     """
     name: str
     argv: tuple[str, ...]
@@ -45,7 +47,7 @@ class Step:
     needs: tuple[str, ...] = ()
     per_seed: bool = True
     trains: bool = True
-    about: str = field(default='', compare=False)
+    minutes: float = 1.0
 
     def fields(self, work_dirs: Path, seed: int | None) -> dict:
         root = Path(work_dirs) / f'seed{seed}'
@@ -82,18 +84,19 @@ def _shell_word(word: str) -> str:
 
 
 def train(name: str, config: str, output: str, *options: str, needs: tuple[str, ...] = (),
-          about: str = '') -> Step:
+          minutes: float = 1.0) -> Step:
     """A ``tools/train.py`` step of ``config`` into ``{run}``, seeded, validating nothing."""
     return Step(name, ('tools/train.py', config, '--work-dir', '{run}', '--cfg-options',
                        'randomness.seed={seed}', *NO_VALIDATION, *options),
-                f'{{run}}/{output}', needs=needs, about=about)
+                f'{{run}}/{output}', needs=needs, minutes=minutes)
 
 
 DENSECLIP_SEG = ('clip-fpn', 'denseclip', 'denseclip-agnostic')
 SEG_RUN = '{}_clip-synthetic-tiny_400it_synthetic-64'
-DET_RUNS = ('retinanet_denseclip_clip-synthetic-tiny_800it_synthetic-128',
-            'mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128',
-            'mask-rcnn_denseclip_clip-synthetic-tiny-rn_800it_synthetic-128')
+# run: (iterations, CPU minutes)
+DET_RUNS = {'retinanet_denseclip_clip-synthetic-tiny_800it_synthetic-128': (800, 5.5),
+            'mask-rcnn_denseclip_clip-synthetic-tiny_400it_synthetic-128': (400, 6.5),
+            'mask-rcnn_denseclip_clip-synthetic-tiny-rn_400it_synthetic-128': (400, 6.0)}
 OVSEG_RUN = 'ovseg_clip-synthetic-tiny_400it_synthetic-64'
 CLIP_RUNS = dict(mpt='clip-mpt_clip-synthetic-tiny_5ep_region-nouns',
                  ft='clip-finetune_clip-synthetic-tiny_5ep_region-nouns',
@@ -103,48 +106,51 @@ RECO_INDEX = 'data/reco/unlabeled_clip-synthetic-tiny'  # the config's model.ind
 RECO_PSEUDO_LABELS = 'data/synthetic/reco_pseudo_labels/train'
 RECO_PLUS_RUN = 'reco-plus_deeplabv3plus-r18-w16_4k_synthetic-64'
 RECO_PLUS_ITERS = 4000
+RECO_PLUS_MINUTES = 6.0
 OVDET_RUN = 'ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128'
 REGION_NOUNS = '{root}/region_nouns/region_nouns.csv'
 
 
-def _clip_tuning(key: str, config: str, *options: str, needs: tuple[str, ...] = ()) -> Step:
+def _clip_tuning(key: str, config: str, *options: str, needs: tuple[str, ...] = (),
+                 minutes: float = 1.0) -> Step:
     return train(CLIP_RUNS[key], f'configs/ovseg/{CLIP_RUNS[config]}.py', 'clip.pth',
                  f'train_dataloader.dataset.ann_file={REGION_NOUNS}', *options,
-                 needs=('region_nouns', *needs))
+                 needs=('region_nouns', *needs), minutes=minutes)
 
 
 STEPS: tuple[Step, ...] = (
     # DenseCLIP segmentation and its CLIP-FPN baseline (configs/denseclip)
-    *(train(SEG_RUN.format(m), f'configs/denseclip/{SEG_RUN.format(m)}.py', 'iter_400.pth')
-      for m in DENSECLIP_SEG),
+    *(train(SEG_RUN.format(m), f'configs/denseclip/{SEG_RUN.format(m)}.py', 'iter_400.pth',
+            minutes=minutes) for m, minutes in zip(DENSECLIP_SEG, (0.9, 1.5, 1.5))),
     # DenseCLIP detection (configs/denseclip/README_detection.md)
-    *(train(run, f'configs/denseclip/{run}.py', 'iter_800.pth') for run in DET_RUNS),
+    *(train(run, f'configs/denseclip/{run}.py', f'iter_{iters}.pth', minutes=minutes)
+      for run, (iters, minutes) in DET_RUNS.items()),
     # OVSeg (configs/ovseg): proposals, region-noun pairs mined with them, mask-adapted CLIPs
-    train(OVSEG_RUN, f'configs/ovseg/{OVSEG_RUN}.py', 'iter_400.pth'),
+    train(OVSEG_RUN, f'configs/ovseg/{OVSEG_RUN}.py', 'iter_400.pth', minutes=0.9),
     Step('region_nouns', (
         'tools/mine_region_nouns.py', f'configs/ovseg/{OVSEG_RUN}.py',
         f'{{root}}/{OVSEG_RUN}/iter_400.pth', '--captions',
         'data/synthetic/coco/captions_train.json', '--images', 'data/synthetic/images/train',
         '--out', '{root}/region_nouns', '--batch-size', '32'),
-         REGION_NOUNS, needs=(OVSEG_RUN,), trains=False),
-    _clip_tuning('mpt', 'mpt'),
-    _clip_tuning('ft', 'ft'),
+         REGION_NOUNS, needs=(OVSEG_RUN,), trains=False, minutes=0.8),
+    _clip_tuning('mpt', 'mpt', minutes=3.0),
+    _clip_tuning('ft', 'ft', minutes=3.5),
     # mask prompts tuned on the fine-tuned CLIP
     _clip_tuning('ft_mpt', 'mpt', f'model.clip.pretrained={{root}}/{CLIP_RUNS["ft"]}/clip.pth',
-                 needs=(CLIP_RUNS['ft'],)),
+                 needs=(CLIP_RUNS['ft'],), minutes=2.9),
     # ReCo (configs/reco): its retrieval index of the unlabeled split and ReCo's pseudo-labels
     # of the train split (training-free, one for all seeds), then ReCo+: DeepLabv3+ trained on them
     Step('reco_index', ('tools/build_retrieval_index.py', 'data/synthetic/unlabeled/images',
                         RECO_INDEX, '--model', 'clip-synthetic-tiny'),
-         f'{RECO_INDEX}/manifest.json', per_seed=False, trains=False),
+         f'{RECO_INDEX}/manifest.json', per_seed=False, trains=False, minutes=0.3),
     Step('reco_pseudo_labels', ('tools/reco_pseudo_labels.py', RECO_CONFIG, '--split',
                                 'images/train', '--out', RECO_PSEUDO_LABELS),
          f'{RECO_PSEUDO_LABELS}/pseudo_labels.json', needs=('reco_index',), per_seed=False,
-         trains=False),
+         trains=False, minutes=1.0),
     train(RECO_PLUS_RUN, f'configs/reco/{RECO_PLUS_RUN}.py', f'iter_{RECO_PLUS_ITERS}.pth',
-          needs=('reco_pseudo_labels',)),
+          needs=('reco_pseudo_labels',), minutes=RECO_PLUS_MINUTES),
     # the open-vocabulary Faster R-CNN (configs/ovdet), also GroundVLP's detector
-    train(OVDET_RUN, f'configs/ovdet/{OVDET_RUN}.py', 'iter_800.pth'),
+    train(OVDET_RUN, f'configs/ovdet/{OVDET_RUN}.py', 'iter_800.pth', minutes=7.5),
 )
 STEP = {step.name: step for step in STEPS}
 
@@ -208,6 +214,23 @@ def record(work_dirs: Path, step: Step, seed: int | None) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def chain_minutes(steps=STEPS) -> dict[str, float]:
+    """Each step's minutes plus those of the longest chain of steps that need it: the order
+    that keeps both workers busy to the end (the longest chains first)."""
+    needed_by: dict[str, list[str]] = {s.name: [] for s in steps}
+    for s in steps:
+        for need in s.needs:
+            needed_by[need].append(s.name)
+    by_name = {s.name: s for s in steps}
+    chain: dict[str, float] = {}
+
+    def length(name: str) -> float:
+        if name not in chain:
+            chain[name] = by_name[name].minutes + max(map(length, needed_by[name]), default=0.0)
+        return chain[name]
+    return {s.name: length(s.name) for s in steps}
+
+
 def _log_path(work_dirs: Path, step: Step, seed: int | None) -> Path:
     return Path(work_dirs) / 'logs' / f'{step.name}{"" if seed is None else f"_seed{seed}"}.log'
 
@@ -215,14 +238,18 @@ def _log_path(work_dirs: Path, step: Step, seed: int | None) -> Path:
 def train_missing(work_dirs: Path, seeds=SEEDS, workers: int = 2, python: str = sys.executable,
                   threads: int = 1, names: tuple[str, ...] | None = None,
                   steps: tuple[Step, ...] = STEPS) -> None:
-    """Run every missing step, ``workers`` at a time (each with ``threads`` threads) in the
-    order of the list as their needs allow, printing progress; a step that fails stops the
+    """Run every missing step, ``workers`` at a time (each with ``threads`` threads), the
+    heads of the longest chains first (:func:`chain_minutes`) as their needs allow, printing
+    progress; a step that fails stops the
     procedure after the running ones end (their outputs stay; a rerun resumes). ``names``
     restricts it to those steps (their needs must be done)."""
     work_dirs = Path(work_dirs)
     by_name = {s.name: s for s in steps}
     chosen = [(s, seed) for s, seed in jobs(seeds, steps) if names is None or s.name in names]
     todo = [(s, seed) for s, seed in chosen if not s.done(work_dirs, seed)]
+    # the longest chains first; a seedless step counts once per seed that needs it
+    chain = chain_minutes(steps)
+    todo.sort(key=lambda job: -chain[job[0].name] * (1 if job[0].per_seed else len(seeds)))
     total = len(todo)
     print(f'[quality] {len(chosen) - total} of {len(chosen)} steps done; '
           f'{total} to run, {workers} at a time, {threads} thread(s) each '

@@ -5,7 +5,7 @@ Anything with the two methods of :class:`GroundingDetector` fits the slot. :clas
 makes one from a detection inferencer that takes class names at call time — densevl's
 :class:`~densevl.apis.OpenVocabDetInferencer` on any densevl/mmdet detection config and its
 checkpoint (e.g. the DenseCLIP proving-ground detector,
-``configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py``), mmdet's
+``configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_400it_synthetic-128.py``), mmdet's
 GLIP / Grounding DINO with the names as their text prompt
 (:class:`~densevl.apis.mmdet_grounding_detectors.TextPromptedDetInferencer`, chosen from the
 config), or an open-vocabulary detector whose ``texts`` may hold a single name.

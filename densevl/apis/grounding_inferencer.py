@@ -115,7 +115,7 @@ class GroundingInferencer:
 
     Example:
         >>> ground = GroundingInferencer('clip-synthetic-tiny', detector=(
-        ...     'configs/denseclip/mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py',
+        ...     'configs/ovdet/ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128.py',
         ...     'work_dirs/.../iter_800.pth'))
         >>> out = ground('scene.png', expressions=['the red star', 'the large blue ring'])
         >>> out['predictions'][0].box     # (4,) xyxy

@@ -4,9 +4,9 @@
 # width 16, one bottleneck per stage, levels of 64/128/256/512 channels, attention pool of 8 heads
 # to a 128-d embedding; packaged weights): the published ResNet path, dense embeddings from the
 # attention pool and the score map fused into res5. A CPU-sized run, the ViT version
-# mask-rcnn_denseclip_clip-synthetic-tiny_800it_synthetic-128.py with this backbone (its neck,
+# mask-rcnn_denseclip_clip-synthetic-tiny_400it_synthetic-128.py with this backbone (its neck,
 # heads, proposals, data and schedule: the same bases): 64-pixel scenes resized to 128, batch 8,
-# 800 iterations (3.2 epochs of the 2000 training scenes), evaluated by CocoMetric (boxes and
+# 400 iterations (1.6 epochs of the 2000 training scenes), evaluated by CocoMetric (boxes and
 # masks) on the 500 test scenes.
 # The test split holds seen colours only (pink and purple never appear in train/val/test).
 #
@@ -24,10 +24,10 @@
 # the RoI extractors keep finest_scale 56, so every thing is pooled from the stride-4 level, the
 # only one where it spans 7 or more cells); fewer proposals (1000 before NMS, 300 after) and 128
 # sampled RoIs per image for scenes of 1-4 things; lr 5e-4 for the 8-image batch with a
-# 100-iteration warm-up and steps at 600 and 750 over 800 iterations (the ViT run's schedule).
+# 50-iteration warm-up and steps at 300 and 375 over 400 iterations (the ViT run's schedule).
 _base_ = [
     '../_base_/models/mask-rcnn_denseclip_clip-synthetic-tiny-fpn.py',
-    '../_base_/datasets/synthetic_instance.py', '../_base_/schedules/schedule_800it_det.py'
+    '../_base_/datasets/synthetic_instance.py', '../_base_/schedules/schedule_400it_det.py'
 ]
 
 model = dict(
