@@ -1,27 +1,15 @@
 # schedule_800it_det.py halved for the proving ground's Mask R-CNNs, whose RoI heads make them the
 # dearest trainings of the quality table: 400 iterations (1.6 epochs of the 2000 training scenes
-# at batch 8) of AdamW, lr 5e-4, weight decay 1e-4, gradient clipping at 0.1, DenseCLIP's
-# per-module multipliers, as there; the warm-up and the steps scaled with the length: a
-# 50-iteration linear warm-up, lr x0.1 at iterations 300 and 375. Logs every 20 iterations; a
-# checkpoint every 200 iterations (so an interrupted run resumes), the last two kept.
-_base_ = ['../default_runtime_det.py']
+# at batch 8) of adamw_synthetic_det.py (AdamW, lr 5e-4), the warm-up and the steps scaled with
+# the length: a 50-iteration linear warm-up, lr x0.1 at iterations 300 and 375. Logs every 20
+# iterations; a checkpoint every 200 iterations (so an interrupted run resumes; the last two kept).
+_base_ = ['../default_runtime_det.py', './adamw_synthetic_det.py']
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=400, val_interval=400)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=400, by_epoch=False, milestones=[300, 375], gamma=0.1)
 ]
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=0.0005, weight_decay=0.0001),
-    clip_grad=dict(max_norm=0.1, norm_type=2),
-    paramwise_cfg=dict(custom_keys={
-        'backbone.image_encoder': dict(lr_mult=0.1),
-        'norm': dict(decay_mult=0.0)
-    }))
-
 log_processor = dict(by_epoch=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
