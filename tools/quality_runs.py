@@ -38,8 +38,9 @@ class Step:
     the step has finished; ``needs`` names steps that must finish first (of the same seed, or
     seedless ones). A seedless step (``per_seed=False``) runs once, its outputs outside
     ``WORK_DIRS``. ``trains`` marks ``tools/train.py`` steps, resumed when interrupted.
-    ``minutes`` is the CPU time the step took on the 2-core machine with one thread (its
-    records); :func:`train_missing` starts the steps that head the longest chains first.
+    ``minutes`` is about the CPU time the step takes on the 2-core machine with one thread (as
+    its ``quality_step.json`` records it); :func:`train_missing` starts the steps that head the
+    longest chains first.
     """
     name: str
     argv: tuple[str, ...]
@@ -83,8 +84,8 @@ def _shell_word(word: str) -> str:
         else f'"{word}"'
 
 
-def train(name: str, config: str, output: str, *options: str, needs: tuple[str, ...] = (),
-          minutes: float = 1.0) -> Step:
+def train(name: str, config: str, output: str, *options: str, minutes: float,
+          needs: tuple[str, ...] = ()) -> Step:
     """A ``tools/train.py`` step of ``config`` into ``{run}``, seeded, validating nothing."""
     return Step(name, ('tools/train.py', config, '--work-dir', '{run}', '--cfg-options',
                        'randomness.seed={seed}', *NO_VALIDATION, *options),
@@ -106,13 +107,12 @@ RECO_INDEX = 'data/reco/unlabeled_clip-synthetic-tiny'  # the config's model.ind
 RECO_PSEUDO_LABELS = 'data/synthetic/reco_pseudo_labels/train'
 RECO_PLUS_RUN = 'reco-plus_deeplabv3plus-r18-w16_4k_synthetic-64'
 RECO_PLUS_ITERS = 4000
-RECO_PLUS_MINUTES = 6.0
 OVDET_RUN = 'ovdet-faster-rcnn_clip-synthetic-tiny_800it_synthetic-128'
 REGION_NOUNS = '{root}/region_nouns/region_nouns.csv'
 
 
-def _clip_tuning(key: str, config: str, *options: str, needs: tuple[str, ...] = (),
-                 minutes: float = 1.0) -> Step:
+def _clip_tuning(key: str, config: str, *options: str, minutes: float,
+                 needs: tuple[str, ...] = ()) -> Step:
     return train(CLIP_RUNS[key], f'configs/ovseg/{CLIP_RUNS[config]}.py', 'clip.pth',
                  f'train_dataloader.dataset.ann_file={REGION_NOUNS}', *options,
                  needs=('region_nouns', *needs), minutes=minutes)
@@ -148,7 +148,7 @@ STEPS: tuple[Step, ...] = (
          f'{RECO_PSEUDO_LABELS}/pseudo_labels.json', needs=('reco_index',), per_seed=False,
          trains=False, minutes=1.0),
     train(RECO_PLUS_RUN, f'configs/reco/{RECO_PLUS_RUN}.py', f'iter_{RECO_PLUS_ITERS}.pth',
-          needs=('reco_pseudo_labels',), minutes=RECO_PLUS_MINUTES),
+          needs=('reco_pseudo_labels',), minutes=6.0),
     # the open-vocabulary Faster R-CNN (configs/ovdet), also GroundVLP's detector
     train(OVDET_RUN, f'configs/ovdet/{OVDET_RUN}.py', 'iter_800.pth', minutes=7.5),
 )
