@@ -31,18 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from PIL import Image
-from torch import Tensor, nn
+from torch import Tensor
 
 from .albef import ALBEFITM, ALBEFConfig, load_albef_checkpoint
 from .parsing import ExpressionParser, ParsedExpression, build_expression_parser
+from .prompted_heatmap import PromptedHeatMap
 
 __all__ = ['ALBEFHeatMap', 'ALBEFTokenizer', 'TokenizedPrompts', 'visual_token_indices']
 
-#: The normalisation of ALBEF's image transform (CLIP's statistics).
-ALBEF_MEAN = (0.48145466, 0.4578275, 0.40821073)
-ALBEF_STD = (0.26862954, 0.26130258, 0.27577711)
 VOCAB_HINT = ("bert-base-uncased's vocab.txt (the file of the Hugging Face model "
               "'bert-base-uncased'); put it in a folder such as checkpoints/bert-base-uncased/ "
               'and pass that folder or the file')
@@ -151,7 +149,7 @@ def visual_token_indices(parsed: ParsedExpression, offsets: Sequence[tuple[int, 
     return [0, *sorted(chosen)] if chosen else None
 
 
-class ALBEFHeatMap(nn.Module):
+class ALBEFHeatMap(PromptedHeatMap):
     """GroundVLP's ALBEF/TCL heat maps of referring expressions on one image.
 
     Same call as :class:`~.clip_heatmap.CLIPHeatMap` (``heat(image, expressions,
@@ -176,23 +174,20 @@ class ALBEFHeatMap(nn.Module):
     def __init__(self, model: ALBEFITM, tokenizer: ALBEFTokenizer, *,
                  template: str = 'there is a {}', layer: int = 8,
                  parser: str | ExpressionParser = 'offline', max_batch: int = 16) -> None:
-        super().__init__()
-        if template.count('{}') != 1:
-            raise ValueError(f"template {template!r} needs one '{{}}' for the expression")
+        super().__init__(template=template, max_batch=max_batch)
         cfg = model.config
         if not cfg.fusion_layer <= layer < cfg.num_layers:
             raise ValueError(f'layer {layer} has no cross-attention; the fusion layers are '
                              f'{cfg.fusion_layer}..{cfg.num_layers - 1}')
-        if max_batch < 1:
-            raise ValueError(f'max_batch must be at least 1, got {max_batch}')
         self.model = model
         self.tokenizer = tokenizer
-        self.template = template
         self.layer = layer
         self.parser = build_expression_parser(parser) if isinstance(parser, str) else parser
-        self.max_batch = max_batch
-        self.register_buffer('mean', torch.tensor(ALBEF_MEAN).view(3, 1, 1), persistent=False)
-        self.register_buffer('std', torch.tensor(ALBEF_STD).view(3, 1, 1), persistent=False)
+        # ALBEF's image transform normalises with CLIP's statistics
+        self.register_buffer('mean', torch.tensor(OPENAI_DATASET_MEAN).view(3, 1, 1),
+                             persistent=False)
+        self.register_buffer('std', torch.tensor(OPENAI_DATASET_STD).view(3, 1, 1),
+                             persistent=False)
 
     @classmethod
     def from_checkpoint(cls, weights: str | Path, vocab: str | Path, *,
@@ -214,9 +209,6 @@ class ALBEFHeatMap(nn.Module):
         tensor = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)
         return ((tensor.to(self.mean.device) - self.mean) / self.std)[None]
 
-    def prompts(self, texts: Sequence[str]) -> list[str]:
-        return [self.template.format(t) for t in texts]
-
     def token_maps(self, image: Tensor, tokens: TokenizedPrompts) -> tuple[Tensor, Tensor]:
         """ITM logits and per-token heat maps ``H_t`` at the patch grid.
 
@@ -224,9 +216,7 @@ class ALBEFHeatMap(nn.Module):
             image: ``(1, 3, S, S)`` or ``(3, S, S)``; returns ``(K, 2)`` and ``(K, L, h, w)``
             (padded tokens zero).
         """
-        image = image if image.ndim == 4 else image[None]
-        if image.shape[0] != 1:
-            raise ValueError(f'expected one image, got a batch of {image.shape[0]}')
+        image = self.one_image(image)
         with torch.no_grad():
             embeds = self.model.encode_image(image)
         logits, maps = [], []
@@ -281,5 +271,4 @@ class ALBEFHeatMap(nn.Module):
         tokens = self.tokenizer(self.prompts([p.text for p in parsed]))
         _, maps = self.token_maps(image, tokens)
         heat = self.aggregate(maps, parsed, tokens)
-        return F.interpolate(heat[:, None], size=tuple(out_size), mode='bicubic',
-                             align_corners=False)[:, 0]
+        return self.upsample(heat, out_size)

@@ -39,6 +39,7 @@ from ..clip.dense_resnet import CLIPDenseResNet
 from ..clip.dense_vit import CLIPDenseViT
 from ..clip.factory import image_tower, is_modified_resnet
 from ..clip.last_block import last_block_with_attention
+from .prompted_heatmap import PromptedHeatMap
 
 
 def _logits(global_embedding: Tensor, text: Tensor, logit_scale: Tensor | float) -> Tensor:
@@ -86,7 +87,7 @@ def vit_relevancy(encoder: CLIPDenseViT, images: Tensor, text: Tensor,
     return relevancy[:, 0, 1:].float().reshape(-1, gh, gw)
 
 
-class CLIPHeatMap(nn.Module):
+class CLIPHeatMap(PromptedHeatMap):
     """Heat maps of referring expressions on one image from an open_clip CLIP model.
 
     Args:
@@ -105,15 +106,9 @@ class CLIPHeatMap(nn.Module):
 
     def __init__(self, model: nn.Module, tokenizer: Callable[[list[str]], Tensor], *,
                  template: str = 'a photo of {}', max_batch: int = 16) -> None:
-        super().__init__()
-        if '{}' not in template:
-            raise ValueError(f"template {template!r} has no '{{}}' for the expression")
-        if max_batch < 1:
-            raise ValueError(f'max_batch must be at least 1, got {max_batch}')
+        super().__init__(template=template, max_batch=max_batch)
         self.model = model
         self.tokenizer = tokenizer
-        self.template = template
-        self.max_batch = max_batch
         visual = image_tower(model)
         self.encoder = (CLIPDenseResNet(visual, mode='plain') if is_modified_resnet(visual)
                         else CLIPDenseViT(visual, mode='plain'))
@@ -122,7 +117,7 @@ class CLIPHeatMap(nn.Module):
     def encode_texts(self, texts: Sequence[str]) -> Tensor:
         """Unit-norm text embeddings of the prompted texts. Shapes: returns ``(K, C)``."""
         device = self.model.logit_scale.device
-        tokens = self.tokenizer([self.template.format(t) for t in texts]).to(device)
+        tokens = self.tokenizer(self.prompts(texts)).to(device)
         return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
 
     def low_res(self, image: Tensor, text: Tensor) -> Tensor:
@@ -132,9 +127,7 @@ class CLIPHeatMap(nn.Module):
             image: ``(1, 3, H, W)`` or ``(3, H, W)``, normalised; text: ``(K, C)`` unit-norm;
             returns ``(K, h, w)``.
         """
-        image = image if image.ndim == 4 else image[None]
-        if image.shape[0] != 1:
-            raise ValueError(f'expected one image, got a batch of {image.shape[0]}')
+        image = self.one_image(image)
         cam = resnet_gradcam if isinstance(self.encoder, CLIPDenseResNet) else vit_relevancy
         scale = self.model.logit_scale.exp().detach()
         maps = [cam(self.encoder, image.expand(len(chunk), -1, -1, -1), chunk, scale)
@@ -166,5 +159,4 @@ class CLIPHeatMap(nn.Module):
         heat, subject_maps = maps[:len(expressions)].clone(), maps[len(expressions):]
         for (i, _), subject_map in zip(extra, subject_maps):
             heat[i] = (heat[i] + subject_map) / 2
-        return F.interpolate(heat[:, None], size=tuple(out_size), mode='bicubic',
-                             align_corners=False)[:, 0]
+        return self.upsample(heat, out_size)
