@@ -43,7 +43,8 @@ import numpy as np
 from mmengine.config import DictAction
 from PIL import Image
 
-from densevl.apis.demo_support import (
+from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC
+from densevl.demo_support import (
     contrasts_with_others,
     format_detections,
     format_share_table,
@@ -52,7 +53,6 @@ from densevl.apis.demo_support import (
     render_scene,
     split_texts,
 )
-from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC
 from densevl.errors import WeightsUnavailableError
 
 DEFAULT_MODEL = 'clip-synthetic-tiny'
@@ -178,7 +178,7 @@ def ground(args: argparse.Namespace, image_path: Path) -> int:
               file=sys.stderr)
         return 2
     from densevl.apis import GroundingInferencer
-    from densevl.apis.demo_support import ground_lowering_threshold
+    from densevl.demo_support import ground_lowering_threshold
     from densevl.visualization import draw_grounding
 
     inferencer = GroundingInferencer(args.model, args.weights,

@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from densevl.apis import load_image
-from densevl.apis.demo_support import render_scene
 from densevl.apis.web_session import (
     DEFAULT_DETECTOR,
     DEFAULT_MODEL,
@@ -36,6 +35,7 @@ from densevl.apis.web_session import (
     grounding_category_from,
 )
 from densevl.datasets.synthetic import referring_expressions
+from densevl.demo_support import render_scene
 from densevl.errors import WeightsUnavailableError
 from densevl.models.clip import DENSE_MODES, MODEL_ZOO
 

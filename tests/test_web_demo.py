@@ -30,9 +30,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from densevl.apis.demo_support import render_scene, split_texts
 from densevl.apis.web_session import DEFAULT_DETECTOR, DemoInputError, WebSession, read_image
 from densevl.datasets.synthetic import referring_expressions
+from densevl.demo_support import render_scene, split_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / 'outputs' / 'web_demo_screenshots'

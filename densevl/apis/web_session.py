@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..visualization import draw_grounding, draw_score_map, make_palette
-from .demo_support import (
+from ..demo_support import (
     contrasts_with_others,
     ground_lowering_threshold,
     label_map,
     pixel_shares,
     split_texts,
 )
+from ..visualization import draw_grounding, draw_score_map, make_palette
 from .image_io import load_image
 
 __all__ = ['DEFAULT_DETECTOR', 'DEFAULT_MODEL', 'DemoInputError', 'LegendEntry', 'PageResult',

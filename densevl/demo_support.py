@@ -4,16 +4,13 @@ summaries of a result."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .grounding_inferencer import (
-    GT_SCORE_THRESHOLD,
-    PREDICTED_SCORE_THRESHOLD,
-    GroundingInferencer,
-    GroundingPrediction,
-)
-from .image_io import ImageInput
+if TYPE_CHECKING:  # torch-free at import: the CLI demo parses its arguments first
+    from .apis.grounding_inferencer import GroundingInferencer, GroundingPrediction
+    from .apis.image_io import ImageInput
 
 __all__ = ['SCENE_SIZE', 'contrasts_with_others', 'format_detections', 'format_share_table',
            'ground_lowering_threshold', 'label_map', 'pixel_shares', 'render_scene',
@@ -41,7 +38,7 @@ def render_scene(seed: int, size: int = SCENE_SIZE):
         a :class:`~densevl.datasets.synthetic.scene.Scene` (``image`` ``(size, size, 3)`` uint8,
         ``caption``, ``stuff``, ``objects``).
     """
-    from ..datasets.synthetic import sample_scene
+    from .datasets.synthetic import sample_scene
 
     return sample_scene(np.random.default_rng(seed), size=size, split='test')
 
@@ -83,7 +80,7 @@ def format_detections(prediction, limit: int = 20) -> str:
 def contrasts_with_others(segmenter) -> bool:
     """Whether the model appends ``'others'`` to a one-name vocabulary (OVSeg)."""
     try:
-        from ..models.segmentors.ovseg_segmentor import OVSegSegmentor
+        from .models.segmentors.ovseg_segmentor import OVSegSegmentor
     except ImportError:    # no OpenMMLab: no OVSeg either
         return False
     return isinstance(segmenter, OVSegSegmentor)
@@ -101,6 +98,7 @@ def ground_lowering_threshold(inferencer: GroundingInferencer, image: ImageInput
     Returns:
         the prediction and the threshold it was made with.
     """
+    from .apis.grounding_inferencer import GT_SCORE_THRESHOLD, PREDICTED_SCORE_THRESHOLD
     categories = [category] if category else None
     threshold = GT_SCORE_THRESHOLD if categories else PREDICTED_SCORE_THRESHOLD
     while True:
