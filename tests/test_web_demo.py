@@ -83,6 +83,31 @@ def test_changed_settings_rebuild_and_say_so(session, scene_file):
     assert "`mode=naclip`" in out.notes[-1]
 
 
+def test_ovseg_settings_apply_per_call_without_a_rebuild(scene_file):
+    session = WebSession()
+    config = str(ROOT / 'configs/ovseg/ovseg_clip-synthetic-tiny_400it_synthetic-64.py')
+    own = session.seg_controls(config)
+    inferencer = session.seg_inferencer(config)
+    segmenter = inferencer.segmenter
+    seen = []
+    infer = segmenter.semantic_maps
+
+    def spy(*args, **kwargs):
+        seen.append((segmenter.ensemble_weight, segmenter.mask_threshold))
+        return infer(*args, **kwargs)
+    segmenter.semantic_maps = spy
+    out = session.segment(scene_file, 'red, sand', config, ensemble_weight=0.3,
+                          mask_threshold=0.4)
+    assert any('`ensemble_weight=0.3`, `mask_threshold=0.4`' in n for n in out.notes)
+    assert seen == [(0.3, 0.4)]
+    assert session.seg_inferencer(config) is inferencer      # the model was not rebuilt
+    assert (segmenter.ensemble_weight, segmenter.mask_threshold) == \
+        (own.ensemble_weight, own.mask_threshold)          # and keeps its own settings
+    with pytest.raises(ValueError, match="ensemble_weight is CLIP's share"):
+        session.segment(scene_file, 'red', config, ensemble_weight=1.5)
+    assert segmenter.ensemble_weight == own.ensemble_weight
+
+
 def test_bad_input_gets_the_library_messages(session, scene_file, tmp_path):
     with pytest.raises(ValueError, match='vocabulary is empty'):
         session.segment(scene_file, ' , ', 'clip-synthetic-tiny')

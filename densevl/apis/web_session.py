@@ -10,6 +10,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,6 +215,21 @@ def _first_name(name: str) -> str:
     return name.split(';')[0].strip()
 
 
+@contextmanager
+def _ovseg_ensemble(segmenter, defaults: SegControls, ensemble: dict):
+    """OVSeg's λ and mask threshold changed to ``ensemble``'s for one call (the cached model
+    keeps its own; :meth:`OVSegSegmentor.set_ensemble` checks the values)."""
+    if not ensemble:
+        yield
+        return
+    own = dict(ensemble_weight=defaults.ensemble_weight, mask_threshold=defaults.mask_threshold)
+    segmenter.set_ensemble(**{**own, **ensemble})
+    try:
+        yield
+    finally:
+        segmenter.set_ensemble(**own)
+
+
 def _palette(classes: Sequence[str]) -> np.ndarray:
     """The synthetic world's own colours (grass green, red red...) when every class is one of
     its words, as ``image_demo.py --scene`` draws them; else :func:`make_palette`."""
@@ -257,10 +273,9 @@ class WebSession:
             return model
 
     def seg_inferencer(self, model: str, weights: str | None = None, *,
-                       changes: dict | None = None, cfg_options: dict | None = None,
-                       progress: Progress = _no_progress):
+                       changes: dict | None = None, progress: Progress = _no_progress):
         """The :class:`OpenVocabSegInferencer` of ``model`` with protocol ``changes`` (a CLIP
-        name) or ``cfg_options`` (a config), loaded once."""
+        name), loaded once."""
         from .seg_inferencer import OpenVocabSegInferencer
 
         model, weights = (model or '').strip(), _weights(weights)
@@ -268,13 +283,12 @@ class WebSession:
             raise DemoInputError('no model: choose one (the default is clip-synthetic-tiny)')
         model = _resolve(model) if _is_config(model) else model
         weights = _resolve(weights) if _is_config(model) else weights
-        changes, cfg_options = dict(changes or {}), dict(cfg_options or {})
-        key = ('seg', model, weights, _frozen(changes), _frozen(cfg_options))
+        changes = dict(changes or {})
+        key = ('seg', model, weights, _frozen(changes))
 
         def build():
-            options = dict(cfg_options=cfg_options) if cfg_options else {}
             inferencer = OpenVocabSegInferencer(model, weights=weights, device=self.device,
-                                                **options, **changes)
+                                                **changes)
             if type(inferencer.segmenter).__name__ == 'ReCoSegmentor':
                 progress(0.2, "loading ReCo's three models and its retrieval index")
                 inferencer.segmenter.core    # noqa: B018 - loads them now, not mid-run
@@ -356,26 +370,25 @@ class WebSession:
         Settings left None (``slide='default'``) or equal to the model's own keep the model's.
         """
         defaults = self.seg_controls(model, weights, progress)
-        changes, cfg_options = {}, {}
+        changes, ensemble = {}, {}
         if defaults.kind == 'clip':
             if mode and mode != defaults.mode:
                 changes['mode'] = mode
             if slide != 'default' and slide != defaults.slide:
                 changes['slide'] = None if slide is None else dict(crop=int(slide[0]),
                                                                     stride=int(slide[1]))
-        elif defaults.kind == 'ovseg':
+        elif defaults.kind == 'ovseg':    # read at inference: set per call, not rebuilt
             for key, value in (('ensemble_weight', ensemble_weight),
                                ('mask_threshold', mask_threshold)):
                 if value is not None and value != getattr(defaults, key):
-                    cfg_options[f'model.{key}'] = float(value)
-        inferencer = self.seg_inferencer(model, weights, changes=changes,
-                                         cfg_options=cfg_options, progress=progress)
+                    ensemble[key] = float(value)
+        inferencer = self.seg_inferencer(model, weights, changes=changes, progress=progress)
         image, notes = read_image(image_path)
         classes = split_texts(words or '')
         self._prepare_words(inferencer, classes, progress)
         progress(0.8, 'segmenting')
         palette = _palette(classes)
-        with self._lock:
+        with self._lock, _ovseg_ensemble(inferencer.segmenter, defaults, ensemble):
             out = inferencer(image, texts=classes, return_scores=True,
                              bg_threshold=bg_threshold, palette=palette)
         prediction = out['predictions'][0]
@@ -392,9 +405,9 @@ class WebSession:
         table = '| class | pixels |\n|---|---|\n' + '\n'.join(
             f'| {name} | {100 * share:.1f} % |' for name, share in shares)
         notes = list(defaults.notes) + notes
-        if changes or cfg_options:
+        if changes or ensemble:
             notes.append('Settings changed from the model\'s own: ' + ', '.join(
-                f'`{k}={v}`' for k, v in {**changes, **cfg_options}.items()) + '.')
+                f'`{k}={v}`' for k, v in {**changes, **ensemble}.items()) + '.')
         if len(classes) == 1 and contrasts_with_others(inferencer.segmenter):
             notes.append(f"One class: {classes[0]!r} is contrasted with 'others', whose pixels "
                          'are background.')

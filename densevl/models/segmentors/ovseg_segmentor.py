@@ -125,13 +125,7 @@ class OVSegSegmentor(BaseSegmentor):
                  data_preprocessor: OptConfigType = None, init_cfg: OptConfigType = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.classifier = check_classifier(classifier)
-        if ensemble_weight is not None and not 0.0 <= ensemble_weight <= 1.0:
-            raise ValueError(f"ensemble_weight is CLIP's share of the ensemble, in [0, 1] (0: "
-                             f'CLIP alone), or None for the head alone; got {ensemble_weight}')
-        if not 0.0 <= mask_threshold < 1.0:
-            raise ValueError(f'mask_threshold is a probability in [0, 1), got {mask_threshold}')
-        self.ensemble_weight = ensemble_weight
-        self.mask_threshold = float(mask_threshold)
+        self.set_ensemble(ensemble_weight, mask_threshold)
         self.crop_chunk_size = int(crop_chunk_size)
         self._init_frozen_clip(clip, templates, dense_mode, text_cache_dir)
         self._train_names = resolve_class_names(train_class_names)
@@ -162,6 +156,19 @@ class OVSegSegmentor(BaseSegmentor):
         self._generator = None
         self.proposal_generator = build_proposal_generator(proposals)
 
+    def set_ensemble(self, ensemble_weight: float | None, mask_threshold: float) -> None:
+        """Set CLIP's share of the ensemble (None: the head alone) and the proposals' mask
+        threshold, both read at inference (no rebuild needed to change them)."""
+        if ensemble_weight is not None and not 0.0 <= ensemble_weight <= 1.0:
+            raise ValueError(f"ensemble_weight is CLIP's share of the ensemble, in [0, 1] (0: "
+                             f'CLIP alone), or None for the head alone; got {ensemble_weight}')
+        if not 0.0 <= mask_threshold < 1.0:
+            raise ValueError(f'mask_threshold is a probability in [0, 1), got {mask_threshold}')
+        if getattr(self, '_generator', None) is not None and ensemble_weight != 0:
+            raise ValueError('external proposals (SAM) have no class head to ensemble with: '
+                             f'ensemble_weight must stay 0.0 (got {ensemble_weight})')
+        self.ensemble_weight = ensemble_weight
+        self.mask_threshold = float(mask_threshold)
     def _init_frozen_clip(self, clip: dict, templates, dense_mode: str, text_cache_dir) -> None:
         """The frozen CLIP's architecture now (its dims size the head); its weights now for a
         densevl zoo model, else when first used (building the model downloads nothing)."""
