@@ -42,8 +42,10 @@ from densevl.models.clip import DENSE_MODES, MODEL_ZOO
 logger = logging.getLogger('densevl.web_demo')
 
 TASKS = ('segment', 'detect', 'ground')
-#: The errors whose message is for the user (the library's own); anything else is a bug, logged
-#: with its traceback on the server while the page says one line.
+#: The errors whose message is for the user (the library's own; TypeError and KeyError are what
+#: mmengine raises for a bad config's arguments and types, and may also be bugs, so their
+#: tracebacks are logged too); anything else is a bug, logged with its traceback on the server
+#: while the page says one line.
 USER_ERRORS = (ValueError, FileNotFoundError, WeightsUnavailableError, ImportError, TypeError,
                KeyError)
 SCENE_SEEDS = {'segment': 17, 'detect': 3, 'ground': 11}
@@ -102,6 +104,8 @@ def page_errors():
     except gr.Error:
         raise
     except USER_ERRORS as err:
+        if isinstance(err, (TypeError, KeyError)):
+            logger.warning('the web demo refused the input', exc_info=True)
         raise gr.Error(str(err).strip("'\""), title='cannot run this', duration=None,
                        print_exception=False) from None
     except Exception as err:   # noqa: BLE001 - one user's bug must not reach the others

@@ -12,9 +12,9 @@ if TYPE_CHECKING:  # torch-free at import: the CLI demo parses its arguments fir
     from .apis.grounding_inferencer import GroundingInferencer, GroundingPrediction
     from .apis.image_io import ImageInput
 
-__all__ = ['SCENE_SIZE', 'contrasts_with_others', 'format_detections', 'format_share_table',
-           'ground_lowering_threshold', 'label_map', 'pixel_shares', 'render_scene',
-           'split_texts']
+__all__ = ['SCENE_SIZE', 'best_detections', 'contrasts_with_others', 'format_detections',
+           'format_share_table', 'ground_lowering_threshold', 'label_map', 'pixel_shares',
+           'render_scene', 'split_texts']
 
 #: Side of the synthetic scenes the demos generate (the world's design size is 64).
 SCENE_SIZE = 256
@@ -67,14 +67,18 @@ def label_map(prediction) -> np.ndarray:
     return np.asarray(data).reshape(np.shape(data)[-2:])
 
 
+def best_detections(prediction, limit: int = 20) -> list[tuple[str, float, list[int]]]:
+    """The first ``limit`` detections (best first) as (class entry, score, rounded xyxy box)."""
+    rows = zip(prediction.boxes.tolist(), prediction.labels.tolist(), prediction.scores.tolist())
+    return [(prediction.texts[label], score, [round(v) for v in box])
+            for box, label, score in list(rows)[:limit]]
+
+
 def format_detections(prediction, limit: int = 20) -> str:
     """One line per detection (best first): class, score, box."""
-    lines = [f'{len(prediction.scores)} detections']
-    for box, label, score in list(zip(prediction.boxes.tolist(), prediction.labels.tolist(),
-                                      prediction.scores.tolist()))[:limit]:
-        x1, y1, x2, y2 = (round(v) for v in box)
-        lines.append(f'  {prediction.texts[label]:<20} {score:.2f}  [{x1}, {y1}, {x2}, {y2}]')
-    return '\n'.join(lines)
+    return '\n'.join([f'{len(prediction.scores)} detections'] + [
+        f'  {name:<20} {score:.2f}  {box}' for name, score, box in
+        best_detections(prediction, limit)])
 
 
 def contrasts_with_others(segmenter) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..demo_support import (
+    best_detections,
     contrasts_with_others,
     ground_lowering_threshold,
     label_map,
@@ -68,7 +69,6 @@ class SegControls:
         bg_threshold: the background threshold (the protocol's ``prob_threshold``).
         ensemble_weight, mask_threshold: OVSeg's λ and mask threshold (None for the others).
         short_side: images are resized to this short side first (None: as given).
-        random_weights: the model's output means nothing.
         notes: what the page says about the model (random weights, the tiny synthetic CLIP).
     """
 
@@ -79,7 +79,6 @@ class SegControls:
     ensemble_weight: float | None = None
     mask_threshold: float | None = None
     short_side: int | None = None
-    random_weights: bool = False
     notes: tuple[str, ...] = ()
 
 
@@ -355,8 +354,7 @@ class WebSession:
             else None,
             mask_threshold=getattr(segmenter, 'mask_threshold', None) if kind == 'ovseg'
             else None,
-            short_side=protocol.short_side, random_weights=inferencer.is_random_weights,
-            notes=tuple(notes))
+            short_side=protocol.short_side, notes=tuple(notes))
 
     # -- the tasks ------------------------------------------------------------------------------
 
@@ -471,11 +469,8 @@ class WebSession:
         legend = [LegendEntry(_first_name(name), tuple(int(c) for c in palette[i]),
                               f'{counts[i]} box{"es" if counts[i] != 1 else ""}')
                   for i, name in enumerate(names)]
-        rows = [f'| {_first_name(names[label])} | {score:.2f} | '
-                f'{", ".join(str(round(v)) for v in box)} |'
-                for box, label, score in list(zip(prediction.boxes.tolist(),
-                                                  prediction.labels.tolist(),
-                                                  prediction.scores.tolist()))[:20]]
+        rows = [f'| {_first_name(name)} | {score:.2f} | {", ".join(map(str, box))} |'
+                for name, score, box in best_detections(prediction)]
         table = (f'{len(prediction.scores)} detections scoring ≥ {score_threshold:g}'
                  + (' (the best 20)' if len(rows) < len(prediction.scores) else '')
                  + '\n\n| class | score | box x1, y1, x2, y2 |\n|---|---|---|\n' + '\n'.join(rows))

@@ -106,8 +106,7 @@ class ViLDImageEnsemble:
         Shapes:
             images ``(B, 3, H, W)``; rois ``(N, 5)``; returns ``(N, C)``.
         """
-        if hasattr(self.visual, 'to'):
-            self.visual.to(images.device)
+        self.visual.to(images.device)     # not a sub-module: follows the input (no-op when there)
         total = 0.0
         for scale in self.crop_scales:
             crops = crop_boxes(images, rois, self.input_size, scale)
