@@ -145,6 +145,28 @@ def test_random_detector_is_labelled(session, scene_file):
     assert [e.name for e in out.legend] == ['red', 'blue']
 
 
+def test_grounding_category_source_switches_without_a_rebuild(session, scene_file):
+    spy = []
+    session.ground(scene_file, 'the orange object', 'clip-synthetic-tiny', None,
+                   DEFAULT_DETECTOR, category_from='subject')
+    inferencer = session.grounding_inferencer('clip-synthetic-tiny', None, DEFAULT_DETECTOR, None)
+    mapper = inferencer.categories_of
+
+    def categories_of(parsed, *args, **kwargs):
+        spy.append(inferencer.category_from)
+        return mapper(parsed, *args, **kwargs)
+    inferencer.categories_of = categories_of
+    out = session.ground(scene_file, 'the orange object', 'clip-synthetic-tiny', None,
+                         DEFAULT_DETECTOR, category_from='phrase')
+    assert spy and set(spy) == {'phrase'}
+    assert session.grounding_inferencer('clip-synthetic-tiny', None, DEFAULT_DETECTOR,
+                                        None) is inferencer
+    assert 'category' in out.table
+    with pytest.raises(ValueError, match="category_from must be 'subject' or 'phrase'"):
+        session.ground(scene_file, 'the orange object', 'clip-synthetic-tiny', None,
+                       DEFAULT_DETECTOR, category_from='noun')
+
+
 # -- the page in Chromium -------------------------------------------------------------------------
 
 def _free_port() -> int:

@@ -129,9 +129,7 @@ class GroundingInferencer:
         from ..models.clip import create_clip
         from ..models.inference_protocol import default_protocol
 
-        if category_from not in ('subject', 'phrase'):
-            raise ValueError(f"category_from must be 'subject' or 'phrase', got "
-                             f'{category_from!r}')
+        self.category_from = category_from
         if not isinstance(heat_model, ALBEFHeatMap) and heat_model not in ('clip', 'albef'):
             raise ValueError(f"heat_model must be 'clip', 'albef' or an ALBEFHeatMap, got "
                              f'{heat_model!r}')
@@ -156,12 +154,23 @@ class GroundingInferencer:
                                     template=template or 'a photo of {}')
         self.mapper = SubjectCategoryMapper.from_clip(self.clip,
                                                       categories=self.detector.class_names)
-        self.category_from = category_from
         self.subject_heat = subject_heat
         protocol = default_protocol(model)
         self.short_side = protocol.short_side
         self.mean = torch.tensor(protocol.mean, dtype=torch.float32).view(3, 1, 1)
         self.std = torch.tensor(protocol.std, dtype=torch.float32).view(3, 1, 1)
+
+    @property
+    def category_from(self) -> str:
+        """What predicted mode maps to a category: ``'subject'`` or ``'phrase'`` (settable
+        between calls; the models stay as they are)."""
+        return self._category_from
+
+    @category_from.setter
+    def category_from(self, value: str) -> None:
+        if value not in ('subject', 'phrase'):
+            raise ValueError(f"category_from must be 'subject' or 'phrase', got {value!r}")
+        self._category_from = value
 
     @property
     def categories(self) -> list[str]:

@@ -309,9 +309,9 @@ class WebSession:
                             f'the detector {Path(config).name}', progress)
 
     def grounding_inferencer(self, model: str, weights: str | None, detector: str,
-                             detector_weights: str | None, category_from: str,
-                             progress: Progress = _no_progress):
-        """A :class:`GroundingInferencer` whose detector slot holds the cached detector."""
+                             detector_weights: str | None, progress: Progress = _no_progress):
+        """A :class:`GroundingInferencer` whose detector slot holds the cached detector (its
+        ``category_from`` is set per call)."""
         from .grounding_inferencer import GroundingInferencer
 
         model, weights = (model or '').strip(), _weights(weights)
@@ -320,9 +320,9 @@ class WebSession:
                                  f'from a CLIP), got the config {model}; choose e.g. '
                                  f'{DEFAULT_MODEL}')
         det = self.det_inferencer(detector, detector_weights, progress)
-        key = ('ground', model, weights, id(det), category_from)
+        key = ('ground', model, weights, id(det))
         return self._cached(key, lambda: GroundingInferencer(
-            model, weights, detector=det, device=self.device, category_from=category_from),
+            model, weights, detector=det, device=self.device),
             f'the grounding CLIP {model}', progress)
 
     # -- each model's own settings --------------------------------------------------------------
@@ -490,11 +490,12 @@ class WebSession:
         map x the detector's boxes; the detector's threshold lowered until it finds one)."""
         category_from = category_from or grounding_category_from()
         inferencer = self.grounding_inferencer(model, weights, detector, detector_weights,
-                                               category_from, progress)
+                                               progress)
         image, notes = read_image(image_path)
         query = (words or '').strip()
         progress(0.6, 'grounding: the heat map and the detector')
         with self._lock:
+            inferencer.category_from = category_from
             prediction, threshold = ground_lowering_threshold(inferencer, image, query)
         figure = draw_grounding(image, prediction.heat_map.numpy(),
                                 prediction.candidates.numpy(),
