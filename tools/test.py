@@ -37,12 +37,6 @@ from mmengine.model import BaseTTAModel, is_model_wrapper  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-_REFCOCO_DATA = (
-    'RefCOCO / RefCOCO+ / RefCOCOg (refs(unc).p, refs(umd).p and instances.json): unzip '
-    'refcoco.zip, refcoco+.zip, refcocog.zip of https://github.com/lichengunc/refer '
-    '(bvisionweb1.cs.unc.edu/licheng/referit/data/) into data/; images: COCO train2014 '
-    '(images.cocodataset.org/zips/train2014.zip) in data/coco/train2014; the synthetic split: '
-    'python tools/make_synthetic_dataset.py')
 # mmseg metrics that write their predictions as PNGs under ``output_dir``.
 _PNG_METRICS = ('IoUMetric', 'CityscapesMetric')
 
@@ -143,20 +137,21 @@ def setup_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def check_grounding_data(cfg: Config) -> None:
-    """Before any model is built: the refs, instances and image folder of a RefCOCO-format test
-    set exist, else name the missing one and where the data comes from."""
+def check_test_data(cfg: Config) -> None:
+    """Before any model is built (it may first fail on absent weights): a test dataset whose
+    class can check its files (``check_files``, e.g. RefCOCO's) names a missing one."""
+    import densevl.registry as registries
+
     dataset = cfg.test_dataloader.dataset
-    if dataset.get('type') != 'RefCOCOGroundingDataset':
-        return
-    root = dataset.get('data_root') or ''
-    paths = [dataset.get('split_file', 'refs(unc).p'), dataset.get('ann_file', 'instances.json'),
-             (dataset.get('data_prefix') or {}).get('img_path', '')]
-    for path in (osp.join(root, p) for p in paths):
-        if '://' not in path and not osp.exists(path):
-            raise SystemExit(
-                f'{path} does not exist. {_REFCOCO_DATA}; set another root with --cfg-options '
-                'test_dataloader.dataset.data_root=DIR (configs/groundvlp/README.md, "Data").')
+    for name in ('SEG_DATASETS', 'DET_DATASETS'):    # the second only with mmdet installed
+        registry = getattr(registries, name, None)
+        check = getattr(registry and registry.get(dataset.get('type', '')), 'check_files', None)
+        if check is not None:
+            try:
+                check(**dataset)
+            except FileNotFoundError as err:
+                raise SystemExit(str(err)) from None
+            return
 
 
 def set_vocabulary(runner: Runner, texts: str | list[str] | None) -> None:
@@ -182,7 +177,7 @@ def set_vocabulary(runner: Runner, texts: str | list[str] | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = setup_cfg(args)
-    check_grounding_data(cfg)
+    check_test_data(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     set_vocabulary(runner, parse_texts(args.texts) if args.texts is not None else None)
     if args.out and args.out.endswith(('.pkl', '.pickle')):

@@ -24,6 +24,9 @@ from .safe_pickle import load_plain_pickle
 
 __all__ = ['RefCOCOGroundingDataset']
 
+SPLIT_FILE = 'refs(unc).p'
+ANN_FILE = 'instances.json'
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
@@ -50,15 +53,35 @@ class RefCOCOGroundingDataset(BaseDataset):
     """
 
     METAINFO: dict = dict(classes=())
+    #: where the files come from (the error of a missing one says it)
+    DATA_HINT = ('RefCOCO / RefCOCO+ / RefCOCOg (refs(unc).p, refs(umd).p and instances.json): '
+                 'unzip refcoco.zip, refcoco+.zip, refcocog.zip of '
+                 'https://github.com/lichengunc/refer (bvisionweb1.cs.unc.edu/licheng/referit/'
+                 'data/) into data/; images: COCO train2014 (images.cocodataset.org/zips/'
+                 'train2014.zip) in data/coco/train2014; the synthetic split: python '
+                 'tools/make_synthetic_dataset.py')
 
-    def __init__(self, *, data_root: str, split: str, split_file: str = 'refs(unc).p',
-                 ann_file: str = 'instances.json', data_prefix: dict | None = None,
+    def __init__(self, *, data_root: str, split: str, split_file: str = SPLIT_FILE,
+                 ann_file: str = ANN_FILE, data_prefix: dict | None = None,
                  pipeline=(), **kwargs) -> None:
         self.split = split
         self.split_file = split_file
         super().__init__(data_root=data_root, ann_file=ann_file,
                          data_prefix=data_prefix or dict(img_path=''), pipeline=list(pipeline),
                          **kwargs)
+
+    @classmethod
+    def check_files(cls, *, data_root: str = '', split_file: str = SPLIT_FILE,
+                    ann_file: str = ANN_FILE, data_prefix: dict | None = None, **_) -> None:
+        """Before anything is built from a config: the refs, the instances and the image
+        folder exist, else a FileNotFoundError names the missing one and where the data comes
+        from. Takes the dataset's config entries."""
+        for path in (split_file, ann_file, (data_prefix or {}).get('img_path', '')):
+            path = osp.join(data_root or '', path)
+            if '://' not in path and not osp.exists(path):
+                raise FileNotFoundError(
+                    f'{path} does not exist. {cls.DATA_HINT}; set another root with '
+                    'test_dataloader.dataset.data_root=DIR (configs/groundvlp/README.md, "Data").')
 
     def _join_prefix(self) -> None:
         super()._join_prefix()
