@@ -16,6 +16,17 @@ from .image_io import ImageInput, load_image, save_drawing
 _ANNOTATION_LOADERS = ('LoadAnnotations', 'mmdet.LoadAnnotations')
 
 
+def ndarray_test_pipeline(cfg):
+    """The config's test pipeline for an RGB/BGR array in memory: the image loader swapped for
+    ``LoadImageFromNDArray``, the annotation loaders dropped."""
+    from mmcv.transforms import Compose
+
+    pipeline = [step for step in copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+                if step['type'] not in _ANNOTATION_LOADERS]
+    pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
+    return Compose(pipeline)
+
+
 @dataclass
 class DetPrediction:
     """One image's detections, in the pixels of the image as given.
@@ -75,7 +86,6 @@ class OpenVocabDetInferencer:
 
     def __init__(self, model: str, weights: str | None = None,
                  device: str | None = None) -> None:
-        from mmcv.transforms import Compose
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
@@ -118,10 +128,7 @@ class OpenVocabDetInferencer:
                                  'config or pass texts=[...]')
             self.model.class_names = classes
         self.model.to(self.device).eval()
-        pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
-        pipeline = [step for step in pipeline if step['type'] not in _ANNOTATION_LOADERS]
-        pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
-        self.pipeline = Compose(pipeline)
+        self.pipeline = ndarray_test_pipeline(cfg)
 
     @property
     def is_random_weights(self) -> bool:

@@ -14,7 +14,6 @@ bert-base-uncased folder.
 """
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 
@@ -22,9 +21,9 @@ import torch
 from torch import nn
 
 from .det_inferencer import (
-    _ANNOTATION_LOADERS,
     OpenVocabDetInferencer,
     _dataset_classes_from_config,
+    ndarray_test_pipeline,
 )
 
 __all__ = ['BERT_KEY', 'TextPromptedDetInferencer', 'is_text_prompted', 'load_det_config']
@@ -170,7 +169,6 @@ class TextPromptedDetInferencer(OpenVocabDetInferencer):
     def __init__(self, model: str, weights: str | None = None, *,
                  class_names: Sequence[str] | None = None, device: str | None = None,
                  cfg_options: dict | None = None) -> None:
-        from mmcv.transforms import Compose
         from mmdet.registry import MODELS
         from mmengine.registry import init_default_scope
         from mmengine.runner import load_checkpoint
@@ -199,13 +197,12 @@ class TextPromptedDetInferencer(OpenVocabDetInferencer):
             # buffer), mismatches are logged
             meta = load_checkpoint(detector, weights, map_location='cpu',
                                    logger='current').get('meta', {}) or {}
+        else:   # mmdet leaves some parameters as allocated (torch.empty) until init_weights
+            detector.init_weights()
         self.random_weights = weights is None
         names = (list(class_names) if class_names is not None
                  else checkpoint_classes(meta) or _dataset_classes_from_config(cfg))
         if not names:
             raise ValueError(f'no class names for {model}: pass class_names=[...]')
         self.model = _TextPromptedModel(detector, names).to(self.device).eval()
-        pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
-        pipeline = [step for step in pipeline if step['type'] not in _ANNOTATION_LOADERS]
-        pipeline[0] = dict(type='mmdet.LoadImageFromNDArray')
-        self.pipeline = Compose(pipeline)
+        self.pipeline = ndarray_test_pipeline(cfg)

@@ -106,7 +106,8 @@ class ViLDImageEnsemble:
         Shapes:
             images ``(B, 3, H, W)``; rois ``(N, 5)``; returns ``(N, C)``.
         """
-        self.visual.to(images.device)     # not a sub-module: follows the input (no-op when there)
+        if hasattr(self.visual, 'to'):    # a tower (not a sub-module: follows the input) or a stub
+            self.visual.to(images.device)
         total = 0.0
         for scale in self.crop_scales:
             crops = crop_boxes(images, rois, self.input_size, scale)
