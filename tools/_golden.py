@@ -6,6 +6,7 @@ commit from a bare mirror with the stamp that records it, fp16 rounding, and wri
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import subprocess
 import sys
@@ -103,4 +104,21 @@ def stub_module(name: str, **attrs) -> types.ModuleType:
             setattr(stub_module(parent), child, module)
     for key, value in attrs.items():
         setattr(module, key, value)
+    return module
+
+
+def reference_package(name: str, folder: Path) -> types.ModuleType:
+    """The package ``name`` of a reference checkout, imported from ``folder`` without running
+    its ``__init__`` (which may pull in what is not installed)."""
+    module = stub_module(name)
+    module.__path__ = [str(folder)]
+    return module
+
+
+def load_module_file(name: str, path: Path) -> types.ModuleType:
+    """The module ``name`` run from the file ``path`` (registered in ``sys.modules``)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
     return module

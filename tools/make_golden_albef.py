@@ -48,8 +48,15 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from _golden import Reference, fp16_round, golden_parser, max_abs, stub_module, write_record
-from make_golden_ovseg_detectron2 import _package
+from _golden import (
+    Reference,
+    fp16_round,
+    golden_parser,
+    max_abs,
+    reference_package,
+    stub_module,
+    write_record,
+)
 from PIL import Image
 from torch import nn
 
@@ -93,11 +100,11 @@ def import_reference(root: Path) -> SimpleNamespace:
     stub_module('stanza', download=lambda *a, **k: None, Pipeline=pipeline)
     stub_module('Detic.predict', get_bbox_by_detic_rec=None, get_bbox_by_detic_rec_general=None)
     stub_module('Detic.draw_box', draw_boxes_cv2=None)
-    _package('utils', root / 'utils')
+    reference_package('utils', root / 'utils')
     stub_module('utils.map_to_coco_label', map_to_coco_label=None)
-    _package('models', root / 'models')
-    _package('models.albef', root / 'models' / 'albef')
-    _package('models.albef.models', root / 'models' / 'albef' / 'models')
+    reference_package('models', root / 'models')
+    reference_package('models.albef', root / 'models' / 'albef')
+    reference_package('models.albef.models', root / 'models' / 'albef' / 'models')
     ns = SimpleNamespace(
         engine=importlib.import_module('models.albef.engine'),
         itm=importlib.import_module('models.albef.VL_Transformer_ITM'),

@@ -41,9 +41,17 @@ from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
-from _golden import Reference, fp16_round, golden_parser, max_abs, stub_module, write_record
+from _golden import (
+    Reference,
+    fp16_round,
+    golden_parser,
+    load_module_file,
+    max_abs,
+    reference_package,
+    stub_module,
+    write_record,
+)
 from make_golden_ovseg import _value
-from make_golden_ovseg_detectron2 import _load_file, _package
 from PIL import Image
 from torch import nn
 
@@ -77,7 +85,7 @@ def _unused(*args, **kwargs):
 def import_reference(reclip_root: Path, groundvlp_root: Path) -> dict[str, types.ModuleType]:
     """ReCLIP's executor and ``clip_mm_explain.model``, GroundVLP's engine and OpenAI's
     ``clip/model.py``, with stubs for what the golden runs do not use."""
-    openai_model = _load_file('openai_clip_model',
+    openai_model = load_module_file('openai_clip_model',
                               groundvlp_root / 'Detic' / 'CLIP-main' / 'clip' / 'model.py')
     stub_module('clip', load=_unused, tokenize=_unused)
     for name in ('spacy', 'ruamel', 'ruamel.yaml', 'albef', 'albef.model', 'albef.utils',
@@ -86,7 +94,7 @@ def import_reference(reclip_root: Path, groundvlp_root: Path) -> dict[str, types
     stub_module('transformers', BertTokenizer=None, RobertaTokenizerFast=None)
     stub_module('albef.model', ALBEF=None)
     stub_module('albef.vit', interpolate_pos_embed=_unused)
-    _package('clip_mm_explain', reclip_root / 'clip_mm_explain')
+    reference_package('clip_mm_explain', reclip_root / 'clip_mm_explain')
     if not hasattr(F, '_pad'):  # the private name its attention (torch 1.x) reads; now F.pad
         F._pad = F.pad
     explain = importlib.import_module('clip_mm_explain.model')
@@ -96,11 +104,11 @@ def import_reference(reclip_root: Path, groundvlp_root: Path) -> dict[str, types
     stub_module('Detic.predict', get_bbox_by_detic_rec=_unused,
                 get_bbox_by_detic_rec_general=_unused)
     stub_module('Detic.draw_box', draw_boxes_cv2=_unused)
-    _package('utils', groundvlp_root / 'utils')
+    reference_package('utils', groundvlp_root / 'utils')
     stub_module('utils.stanza_utils', find_main_words=_unused, find_agent_by_stanza=_unused)
     stub_module('utils.map_to_coco_label', map_to_coco_label=_unused)
-    _package('models', groundvlp_root / 'models')
-    _package('models.albef', groundvlp_root / 'models' / 'albef')
+    reference_package('models', groundvlp_root / 'models')
+    reference_package('models.albef', groundvlp_root / 'models' / 'albef')
     stub_module('models.albef.VL_Transformer_ITM', VL_Transformer_ITM=None, transform=None,
                 getAttMap=_unused)
     stub_module('models.albef.models.tokenization_bert', BertTokenizer=None)

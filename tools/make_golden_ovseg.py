@@ -47,7 +47,15 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _golden import Reference, fp16_round, golden_parser, max_abs, stub_module, write_record
+from _golden import (
+    Reference,
+    fp16_round,
+    golden_parser,
+    max_abs,
+    reference_package,
+    stub_module,
+    write_record,
+)
 from torch import nn
 
 OVSEG = Reference('facebookresearch/ov-seg', 'facebookresearch+ov-seg',
@@ -69,13 +77,6 @@ MIN_VISIBLE = 1e-2
 
 
 # ----------------------------------------------------------------------------- reference import
-
-def _package(name: str, folder: Path) -> types.ModuleType:
-    """A package whose modules are read from ``folder``, without running its ``__init__``."""
-    module = stub_module(name)
-    module.__path__ = [str(folder)]
-    return module
-
 
 def _unused(*args, **kwargs):
     raise NotImplementedError('stubbed detectron2 helper; the golden forwards do not call it')
@@ -102,18 +103,18 @@ def import_reference(ovseg_root: Path, d2_root: Path) -> dict[str, types.ModuleT
     stub_module('detectron2.utils.memory', retry_if_cuda_oom=lambda f: f)
     stub_module('detectron2.utils.logger', log_first_n=_unused)
     stub_module('detectron2.utils.comm', get_local_rank=lambda: 0, synchronize=lambda: None)
-    _package('detectron2.structures', d2_root / 'detectron2' / 'structures')
+    reference_package('detectron2.structures', d2_root / 'detectron2' / 'structures')
     masks = importlib.import_module('detectron2.structures.masks')
     stub_module('detectron2.structures', BitMasks=masks.BitMasks, ImageList=None)
 
     sys.path.insert(0, str(ovseg_root / 'third_party' / 'CLIP'))
     clip = importlib.import_module('clip')
     clip_model = importlib.import_module('clip.model')
-    _package('open_vocab_seg', ovseg_root / 'open_vocab_seg')
+    reference_package('open_vocab_seg', ovseg_root / 'open_vocab_seg')
     stub_module('open_vocab_seg.mask_former_model', MaskFormer=base)
-    _package('open_vocab_seg.utils', ovseg_root / 'open_vocab_seg' / 'utils')
-    _package('open_vocab_seg.modeling', ovseg_root / 'open_vocab_seg' / 'modeling')
-    _package('open_vocab_seg.modeling.transformer',
+    reference_package('open_vocab_seg.utils', ovseg_root / 'open_vocab_seg' / 'utils')
+    reference_package('open_vocab_seg.modeling', ovseg_root / 'open_vocab_seg' / 'modeling')
+    reference_package('open_vocab_seg.modeling.transformer',
              ovseg_root / 'open_vocab_seg' / 'modeling' / 'transformer')
     modules = {'clip': clip, 'clip.model': clip_model, 'd2.masks': masks}
     for name in ('modeling.clip_adapter', 'modeling.clip_adapter.adapter',

@@ -31,13 +31,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
-import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from _golden import Reference, fp16_round, golden_parser, stub_module, write_record
+from _golden import (
+    Reference,
+    fp16_round,
+    golden_parser,
+    load_module_file,
+    reference_package,
+    stub_module,
+    write_record,
+)
 from make_golden_ovseg import OVSEG
 from torch import nn
 
@@ -69,20 +75,6 @@ class _Registry:
         return (lambda obj: obj) if not args else args[0]
 
 
-def _package(name: str, folder: Path) -> types.ModuleType:
-    module = stub_module(name)
-    module.__path__ = [str(folder)]
-    return module
-
-
-def _load_file(name: str, path: Path) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def import_reference(ovseg_root: Path, d2_root: Path) -> SimpleNamespace:
     """The reference's modules with detectron2's real layers and stubs for the rest."""
     stub_module('fvcore.nn.weight_init', c2_xavier_fill=_noop, c2_msra_fill=_noop)
@@ -91,7 +83,7 @@ def import_reference(ovseg_root: Path, d2_root: Path) -> SimpleNamespace:
     stub_module('detectron2.utils.env', TORCH_VERSION=torch_version)
     stub_module('detectron2.utils.comm', get_world_size=lambda: 1)
     stub_module('detectron2.config', configurable=lambda init: init)
-    layers = _package('detectron2.layers', d2_root / 'detectron2' / 'layers')
+    layers = reference_package('detectron2.layers', d2_root / 'detectron2' / 'layers')
     for name in ('shape_spec', 'wrappers', 'batch_norm', 'blocks'):
         importlib.import_module(f'detectron2.layers.{name}')
     stub_module('detectron2.layers', Conv2d=layers.wrappers.Conv2d,
@@ -101,17 +93,19 @@ def import_reference(ovseg_root: Path, d2_root: Path) -> SimpleNamespace:
     registry = _Registry()
     stub_module('detectron2.modeling', BACKBONE_REGISTRY=registry,
                 SEM_SEG_HEADS_REGISTRY=registry, ShapeSpec=layers.shape_spec.ShapeSpec)
-    _package('detectron2.modeling.backbone', d2_root / 'detectron2' / 'modeling' / 'backbone')
+    reference_package('detectron2.modeling.backbone',
+                      d2_root / 'detectron2' / 'modeling' / 'backbone')
     stub_module('detectron2.modeling.backbone.build', BACKBONE_REGISTRY=registry)
     backbone = importlib.import_module('detectron2.modeling.backbone.backbone')
     stub_module('detectron2.modeling', Backbone=backbone.Backbone)
     importlib.import_module('detectron2.modeling.backbone.resnet')
-    deeplab = _load_file('deeplab_resnet',
+    deeplab = load_module_file('deeplab_resnet',
                          d2_root / 'projects' / 'DeepLab' / 'deeplab' / 'resnet.py')
 
-    _package('open_vocab_seg', ovseg_root / 'open_vocab_seg')
+    reference_package('open_vocab_seg', ovseg_root / 'open_vocab_seg')
     for sub in ('modeling', 'modeling/backbone', 'modeling/heads', 'modeling/transformer'):
-        _package(f'open_vocab_seg.{sub.replace("/", ".")}', ovseg_root / 'open_vocab_seg' / sub)
+        reference_package(f'open_vocab_seg.{sub.replace("/", ".")}',
+                          ovseg_root / 'open_vocab_seg' / sub)
     modules = SimpleNamespace(
         deeplab=deeplab, shape_spec=layers.shape_spec,
         swin=importlib.import_module('open_vocab_seg.modeling.backbone.swin'),
