@@ -43,8 +43,9 @@ import numpy as np
 from mmengine.config import DictAction
 from PIL import Image
 
-from densevl.datasets.synthetic import CLASSES, DEFAULT_SPEC
+from densevl.datasets.synthetic import CLASSES
 from densevl.demo_support import (
+    class_palette,
     contrasts_with_others,
     format_detections,
     format_share_table,
@@ -252,10 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(classes) == 1 and contrasts_with_others(inferencer.segmenter):
         print(f"one class: {classes[0]!r} is contrasted with 'others', whose pixels are "
               'background')
-    # a generated scene is drawn in the world's own class colours (grass green, sky blue, ...)
-    palette = DEFAULT_SPEC.palette if args.scene is not None and args.texts is None else None
+    # the synthetic world's words are drawn in its own colours (grass green, sky blue, ...)
     result = inferencer(str(image_path), texts=classes, bg_threshold=args.bg_threshold,
-                        palette=palette)
+                        palette=class_palette(classes))
     write_drawing(result['visualization'][0], out_file)
     print(format_share_table(pixel_shares(label_map(result['predictions'][0]), classes)))
     if getattr(inferencer, 'is_random_weights', False):

@@ -12,9 +12,9 @@ if TYPE_CHECKING:  # torch-free at import: the CLI demo parses its arguments fir
     from .apis.grounding_inferencer import GroundingInferencer, GroundingPrediction
     from .apis.image_io import ImageInput
 
-__all__ = ['SCENE_SIZE', 'best_detections', 'contrasts_with_others', 'format_detections',
-           'format_share_table', 'ground_lowering_threshold', 'label_map', 'pixel_shares',
-           'render_scene', 'split_texts']
+__all__ = ['SCENE_SIZE', 'best_detections', 'class_palette', 'contrasts_with_others',
+           'format_detections', 'format_share_table', 'ground_lowering_threshold', 'label_map',
+           'pixel_shares', 'render_scene', 'split_texts']
 
 #: Side of the synthetic scenes the demos generate (the world's design size is 64).
 SCENE_SIZE = 256
@@ -41,6 +41,18 @@ def render_scene(seed: int, size: int = SCENE_SIZE):
     from .datasets.synthetic import sample_scene
 
     return sample_scene(np.random.default_rng(seed), size=size, split='test')
+
+
+def class_palette(classes: Sequence[str]) -> np.ndarray:
+    """``(K, 3)`` uint8 colours: the synthetic world's own (grass green, red red...) when every
+    class is one of its words (the first synonym counts), else the library's palette."""
+    from .datasets.synthetic import CLASSES, DEFAULT_SPEC
+    from .visualization import make_palette
+
+    names = [c.split(';')[0].strip() for c in classes]
+    if names and all(n in CLASSES for n in names):
+        return np.asarray([DEFAULT_SPEC.palette[CLASSES.index(n)] for n in names], np.uint8)
+    return make_palette(len(classes))
 
 
 def pixel_shares(labels: np.ndarray, classes: Sequence[str]) -> list[tuple[str, float]]:

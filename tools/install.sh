@@ -71,14 +71,17 @@ fi
 # The web demo's browser test drives Debian's headless Chromium (no browser download): the
 # packages are installed only when a binary is missing, so a rerun costs nothing.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  as_root=""                                   # root, or a password-less sudo
+  if [ "$(id -u)" != 0 ] && sudo -n true 2>/dev/null; then as_root="sudo -n"; fi
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || [ -n "$as_root" ]; }; then
     log "chromium + chromium-driver (Debian packages, for tests/test_web_demo.py)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    $as_root apt-get update -qq
+    $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       chromium chromium-driver >/dev/null
   else
-    log "WARNING: chromium / chromedriver missing and apt-get unusable here (not root?): install"
-    log "  the Debian packages chromium and chromium-driver, or tests/test_web_demo.py fails"
+    log "WARNING: chromium / chromedriver missing and apt-get unusable here (neither root nor"
+    log "  password-less sudo): install Debian's chromium and chromium-driver (Ubuntu's chromium"
+    log "  is a snap, which containers lack), or tests/test_web_demo.py fails"
   fi
 fi
 

@@ -19,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..demo_support import (
     best_detections,
+    class_palette,
     contrasts_with_others,
     ground_lowering_threshold,
     label_map,
@@ -229,17 +230,6 @@ def _ovseg_ensemble(segmenter, defaults: SegControls, ensemble: dict):
         segmenter.set_ensemble(**own)
 
 
-def _palette(classes: Sequence[str]) -> np.ndarray:
-    """The synthetic world's own colours (grass green, red red...) when every class is one of
-    its words, as ``image_demo.py --scene`` draws them; else :func:`make_palette`."""
-    from ..datasets.synthetic import CLASSES, DEFAULT_SPEC
-
-    names = [_first_name(c) for c in classes]
-    if names and all(n in CLASSES for n in names):
-        return np.asarray([DEFAULT_SPEC.palette[CLASSES.index(n)] for n in names], np.uint8)
-    return make_palette(len(classes))
-
-
 class WebSession:
     """Loaded models, cached per (model, weights, settings that rebuild it), and the three tasks.
 
@@ -385,7 +375,7 @@ class WebSession:
         classes = split_texts(words or '')
         self._prepare_words(inferencer, classes, progress)
         progress(0.8, 'segmenting')
-        palette = _palette(classes)
+        palette = class_palette(classes)
         with self._lock, _ovseg_ensemble(inferencer.segmenter, defaults, ensemble):
             out = inferencer(image, texts=classes, return_scores=True,
                              bg_threshold=bg_threshold, palette=palette)
