@@ -357,6 +357,7 @@ class WebSession:
 
         Settings left None (``slide='default'``) or equal to the model's own keep the model's.
         """
+        image, notes = read_image(image_path)     # a bad upload fails before any model loads
         defaults = self.seg_controls(model, weights, progress)
         changes, ensemble = {}, {}
         if defaults.kind == 'clip':
@@ -371,7 +372,6 @@ class WebSession:
                 if value is not None and value != getattr(defaults, key):
                     ensemble[key] = float(value)
         inferencer = self.seg_inferencer(model, weights, changes=changes, progress=progress)
-        image, notes = read_image(image_path)
         classes = split_texts(words or '')
         self._prepare_words(inferencer, classes, progress)
         progress(0.8, 'segmenting')
@@ -444,8 +444,8 @@ class WebSession:
                *, score_threshold: float | None = None,
                progress: Progress = _no_progress) -> PageResult:
         """Detect ``words`` (empty: the detector's own classes) with a detection config."""
+        image, notes = read_image(image_path)     # a bad upload fails before any model loads
         inferencer = self.det_inferencer(detector, detector_weights, progress)
-        image, notes = read_image(image_path)
         texts = split_texts(words or '') or None
         if score_threshold is None:
             score_threshold = detection_score_threshold()
@@ -479,9 +479,9 @@ class WebSession:
         """Find the object the referring expression ``words`` names (GroundVLP: the CLIP heat
         map x the detector's boxes; the detector's threshold lowered until it finds one)."""
         category_from = category_from or grounding_category_from()
+        image, notes = read_image(image_path)     # a bad upload fails before any model loads
         inferencer = self.grounding_inferencer(model, weights, detector, detector_weights,
                                                progress)
-        image, notes = read_image(image_path)
         query = (words or '').strip()
         progress(0.6, 'grounding: the heat map and the detector')
         with self._lock:
